@@ -1,0 +1,195 @@
+"""The only module that imports the C2PA SDK (c2pa-python).
+
+It turns SDK calls into plain data and library errors:
+
+* reading returns :class:`Absent`, :class:`RemoteOnly` or :class:`StoreReport` (the SDK's JSON
+  report as a dict), and raises :class:`InputError` / :class:`ManifestError` otherwise;
+* signing takes a :class:`provenance.keys.Signer` and returns the signed bytes.
+
+Invariants kept here: the SDK never touches the network (remote manifest fetching and OCSP are
+off, no network host is allowed) and never makes thumbnails; SDK objects are never shared
+between threads (one Context per thread and trust configuration, one Reader/Builder/Signer per
+call) because sharing them has been reported to crash the native library.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import c2pa
+
+from provenance.errors import InputError, ManifestError, SigningError
+from provenance.keys.signers import Algorithm, Signer
+from provenance.trust import TrustConfig
+
+SDK_VERSION = f"c2pa-python {c2pa.__version__} / c2pa-rs {c2pa.sdk_version()}"
+
+_ALGS = {
+    Algorithm.ES256: c2pa.C2paSigningAlg.ES256,
+    Algorithm.ES384: c2pa.C2paSigningAlg.ES384,
+    Algorithm.PS256: c2pa.C2paSigningAlg.PS256,
+    Algorithm.ED25519: c2pa.C2paSigningAlg.ED25519,
+}
+
+
+@dataclass(frozen=True)
+class Absent:
+    """The asset carries no manifest."""
+
+
+@dataclass(frozen=True)
+class RemoteOnly:
+    """The asset only references a remote manifest, which we never fetch."""
+
+    url: str | None
+
+
+@dataclass(frozen=True)
+class StoreReport:
+    """The SDK's manifest-store report (``Reader.json()``), parsed."""
+
+    report: dict[str, Any]
+
+
+ReadOutcome = Absent | RemoteOnly | StoreReport
+
+
+def _settings(trust: TrustConfig) -> dict[str, Any]:
+    return {
+        "version": 1,
+        "trust": {
+            "trust_anchors": trust.anchors_pem or None,
+            "trust_config": trust.trust_config,
+            "allowed_list": trust.allowed_list_pem,
+        },
+        "core": {"allowed_network_hosts": []},
+        "verify": {
+            "remote_manifest_fetch": False,
+            "ocsp_fetch": False,
+            "verify_trust": True,
+            # ``stamp`` re-inspects its output itself (it must be *trusted*, not just valid),
+            # so the SDK's own post-sign verification would only double the cost.
+            "verify_after_sign": False,
+        },
+        "builder": {
+            "thumbnail": {"enabled": False},
+            "actions": {
+                # We write every action ourselves; the SDK must not invent any.
+                "auto_created_action": {"enabled": False},
+                "auto_opened_action": {"enabled": False},
+                "auto_placed_action": {"enabled": False},
+            },
+        },
+    }
+
+
+_local = threading.local()
+
+
+def _context(trust: TrustConfig) -> c2pa.Context:
+    cache: dict[str, c2pa.Context] | None = getattr(_local, "contexts", None)
+    if cache is None:
+        cache = _local.contexts = {}
+    ctx = cache.get(trust.fingerprint)
+    if ctx is None:
+        try:
+            ctx = c2pa.Context.from_dict(_settings(trust))
+        except c2pa.C2paError as exc:
+            raise InputError(f"the C2PA SDK rejected the trust configuration: {exc}") from exc
+        if len(cache) > 8:  # trust changes rarely; keep the cache bounded anyway
+            cache.clear()
+        cache[trust.fingerprint] = ctx
+    return ctx
+
+
+_REMOTE_URL = re.compile(r"from url (\S+)")
+
+
+def _sdk_message(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def read(data: bytes, media_type: str, trust: TrustConfig, sidecar: bytes | None = None) -> ReadOutcome:
+    """Read and validate the manifest store of ``data`` (or of the detached ``sidecar``)."""
+    ctx = _context(trust)
+    try:
+        with c2pa.Reader(media_type, io.BytesIO(data), sidecar, context=ctx) as reader:
+            report = json.loads(reader.json())
+    except c2pa.C2paError.ManifestNotFound:
+        return Absent()
+    except c2pa.C2paError.NotSupported as exc:
+        raise InputError(f"the C2PA SDK does not support {media_type}", hint=_sdk_message(exc)) from exc
+    except c2pa.C2paError as exc:
+        message = _sdk_message(exc)
+        if message.startswith(("Remote:", "RemoteManifest:")) or isinstance(exc, c2pa.C2paError.RemoteManifest):
+            match = _REMOTE_URL.search(message)
+            return RemoteOnly(match.group(1) if match else None)
+        raise ManifestError(f"malformed C2PA manifest: {message}") from exc
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ManifestError(f"the C2PA SDK returned an unreadable report: {exc}") from exc
+    return StoreReport(report)
+
+
+@dataclass(frozen=True)
+class ParentIngredient:
+    """The upload, added to the new manifest as its ``parentOf`` ingredient."""
+
+    data: bytes
+    media_type: str
+    title: str
+    instance_label: str  # referenced from the c2pa.opened action's ``ingredientIds``
+
+
+def sign(
+    data: bytes,
+    media_type: str,
+    manifest: dict[str, Any],
+    signer: Signer,
+    trust: TrustConfig,
+    parent: ParentIngredient | None = None,
+) -> bytes:
+    """Embed a new signed manifest into ``data`` and return the signed bytes.
+
+    Raises :class:`SigningError` when the SDK or the signer refuses.
+    """
+    ctx = _context(trust)
+    failures: list[BaseException] = []
+
+    def callback(payload: bytes) -> bytes:
+        try:
+            return signer.sign(payload)
+        except BaseException as exc:  # reported below; the SDK would only say "COSE signature invalid"
+            failures.append(exc)
+            raise
+
+    try:
+        sdk_signer = c2pa.Signer.from_callback(
+            callback, _ALGS[signer.alg], signer.certificate_chain_pem.decode("ascii")
+        )
+    except (c2pa.C2paError, UnicodeDecodeError, KeyError) as exc:
+        raise SigningError(f"the C2PA SDK rejected the signer: {_sdk_message(exc)}") from exc
+    out = io.BytesIO()
+    try:
+        with sdk_signer, c2pa.Builder(manifest, context=ctx) as builder:
+            if parent is not None:
+                builder.add_ingredient(
+                    {"title": parent.title, "relationship": "parentOf", "label": parent.instance_label},
+                    parent.media_type,
+                    io.BytesIO(parent.data),
+                )
+            builder.sign(sdk_signer, media_type, io.BytesIO(data), out)
+    except c2pa.C2paError as exc:
+        if failures:
+            cause = failures[0]
+            message = cause.diagnostics() if isinstance(cause, SigningError) else str(cause)
+            raise SigningError(f"signing failed: {message}") from cause
+        raise SigningError(
+            f"the C2PA SDK refused to sign: {_sdk_message(exc)}",
+            hint="check that the key matches the certificate and the chain is leaf + intermediate",
+        ) from exc
+    return out.getvalue()

@@ -1,0 +1,311 @@
+"""The ``provenance`` command line: keys init, inspect, stamp.
+
+Exit codes: 0 done (for inspect: whatever the verdict), 1 signing or verification of our own
+output failed, 2 bad input or configuration, 3 the declaration contradicts an upstream AI claim.
+Errors are one line on stderr; a traceback is never shown.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, NoReturn, TypeVar
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.tree import Tree
+
+from provenance import __version__
+from provenance.errors import (
+    InputError,
+    KeyMaterialError,
+    ManifestError,
+    ProvenanceError,
+    SigningError,
+    UpstreamConflictError,
+    VerificationError,
+)
+from provenance.inspect import inspect
+from provenance.keys import Algorithm, DevKeyPaths, FileKeySigner, init_dev_keys
+from provenance.media import DEFAULT_LIMITS
+from provenance.models import ManifestNode, State, Verdict
+from provenance.stamp import Source, StampRequest, stamp
+from provenance.trust import TrustConfig
+from provenance.vocabulary import LANGUAGES, label_text
+
+EXIT_FAILED = 1
+EXIT_INPUT = 2
+EXIT_CONFLICT = 3
+
+app = typer.Typer(
+    name="provenance",
+    help="Check, stamp and label images with signed C2PA provenance manifests.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+keys_app = typer.Typer(help="Manage signing keys.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+# Piped output keeps whole lines (a terminal gets its own width).
+out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 240)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+T = TypeVar("T")
+
+KeysDir = Annotated[Path, typer.Option("--keys-dir", help="Directory holding the signing key and dev CA.")]
+TrustAnchors = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--trust-anchors",
+        help="PEM file of trusted root certificates (repeatable). Default: KEYS_DIR/root.pem if present.",
+    ),
+]
+Lang = Annotated[str, typer.Option("--lang", help=f"Label language: {' or '.join(LANGUAGES)}.")]
+AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a summary.")]
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    err.print(f"error: {escape(message)}")
+    raise typer.Exit(code)
+
+
+def _run(action: Callable[[], T]) -> T:
+    """Run ``action``, turning every error into one line on stderr and an exit code."""
+    try:
+        return action()
+    except UpstreamConflictError as exc:
+        _fail(exc.diagnostics(), EXIT_CONFLICT)
+    except (SigningError, VerificationError) as exc:
+        _fail(exc.diagnostics(), EXIT_FAILED)
+    except (InputError, ManifestError, KeyMaterialError, ProvenanceError) as exc:
+        _fail(exc.diagnostics(), EXIT_INPUT)
+    except MemoryError:
+        _fail("out of memory while processing the input", EXIT_INPUT)
+    except Exception as exc:  # a bug: still no traceback for the user, but say it is ours
+        _fail(f"internal error ({type(exc).__name__}: {exc}); please report it", EXIT_FAILED)
+
+
+def _read_input(path: Path, what: str = "input") -> bytes:
+    try:
+        if path.is_dir():
+            raise InputError(f"{what} {path} is a directory")
+        size = path.stat().st_size
+        if size > DEFAULT_LIMITS.max_bytes:
+            raise InputError(f"{what} {path} is {size} bytes; the limit is {DEFAULT_LIMITS.max_bytes}")
+        return path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read {what} {path}: {exc.strerror or exc}") from exc
+
+
+def _trust(anchors: list[Path] | None, keys_dir: Path) -> TrustConfig:
+    files = list(anchors or [])
+    if not files:
+        default = DevKeyPaths.in_dir(keys_dir).root_cert
+        if default.exists():
+            files = [default]
+    return TrustConfig.from_files(files)
+
+
+def _check_lang(lang: str) -> None:
+    if lang not in LANGUAGES:
+        raise InputError(f"unsupported language {lang!r}", hint=f"use one of {', '.join(LANGUAGES)}")
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` durably: temp file in the same directory, fsync, rename."""
+    directory = path.parent if str(path.parent) else Path(".")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+_STATE_STYLE = {
+    State.TRUSTED: "bold green",
+    State.UNTRUSTED: "bold yellow",
+    State.INVALID: "bold red",
+    State.ABSENT: "dim",
+    State.UNAVAILABLE: "yellow",
+}
+
+
+def _node_line(node: ManifestNode) -> str:
+    title = escape(node.title or node.label or "untitled")
+    who = f" — {escape(node.signer.display())}" if node.signer else ""
+    rel = f"{node.relationship}: " if node.relationship else ""
+    return f"{rel}[{_STATE_STYLE[node.state]}]{node.state.value}[/] {title}{who}"
+
+
+def _add_tree(tree: Tree, node: ManifestNode) -> None:
+    for action in node.actions:
+        source = f" ({escape(action.digital_source_type)})" if action.digital_source_type else ""
+        tree.add(f"[dim]action[/] {escape(action.action)}{source}")
+    for ingredient in node.ingredients:
+        _add_tree(tree.add(_node_line(ingredient)), ingredient)
+
+
+def _print_verdict(path: Path, verdict: Verdict, lang: str) -> None:
+    out.print(f"[bold]{escape(str(path))}[/]  {verdict.media_type}, {verdict.size} bytes, sha256 {verdict.sha256}")
+    out.print(f"state: [{_STATE_STYLE[verdict.state]}]{verdict.state.value}[/]")
+    if verdict.labels:
+        out.print("labels: " + ", ".join(f"[bold]{escape(label_text(lbl, lang))}[/] ({lbl})" for lbl in verdict.labels))
+    else:
+        out.print("labels: none")
+    if verdict.remote_manifest_url:
+        out.print(f"remote manifest (not fetched): {escape(verdict.remote_manifest_url)}")
+    if verdict.active_manifest is not None:
+        active = verdict.active_manifest
+        if active.signer:
+            out.print(f"signer: {escape(active.signer.display())} ({active.signer.alg or 'unknown alg'})")
+        if active.claim_generator:
+            out.print(f"claim generator: {escape(active.claim_generator)}")
+        tree = Tree(_node_line(active))
+        _add_tree(tree, active)
+        out.print(tree)
+    for reason in verdict.reasons:
+        out.print(f"  why: {escape(reason.text)}")
+    failures = sorted(verdict.codes.failure_codes())
+    if failures:
+        out.print("failures: " + ", ".join(failures))
+    out.print(f"[dim]{verdict.sdk_version}; policy {verdict.policy_version}[/]")
+
+
+def _emit_json(payload: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(payload, ensure_ascii=False, indent=2) + "\n")
+
+
+@app.command("inspect")
+def inspect_command(
+    path: Annotated[Path, typer.Argument(help="File to inspect.")],
+    sidecar: Annotated[Path | None, typer.Option("--sidecar", help="Detached C2PA manifest (.c2pa) for PATH.")] = None,
+    trust_anchors: TrustAnchors = None,
+    keys_dir: KeysDir = Path("keys"),
+    as_json: AsJson = False,
+    lang: Lang = "en",
+) -> None:
+    """Verify the C2PA provenance of a file and show the labels it earns."""
+
+    def run() -> None:
+        _check_lang(lang)
+        trust = _trust(trust_anchors, keys_dir)
+        data = _read_input(path)
+        manifest = _read_input(sidecar, "sidecar manifest") if sidecar else None
+        verdict = inspect(data, trust, sidecar=manifest)
+        if as_json:
+            payload = verdict.to_dict()
+            payload["path"] = str(path)
+            payload["label_text"] = {lbl: label_text(lbl, lang) for lbl in verdict.labels}
+            payload["trust_anchors"] = trust.anchor_subjects()
+            _emit_json(payload)
+        else:
+            _print_verdict(path, verdict, lang)
+
+    _run(run)
+
+
+@app.command("stamp")
+def stamp_command(
+    path: Annotated[Path, typer.Argument(help="Image to stamp.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Where to write the stamped image.")],
+    source: Annotated[Source, typer.Option("--source", help="What the newsroom declares about the image.")],
+    title: Annotated[
+        str | None, typer.Option("--title", help="Title recorded in the manifest (never used for labels).")
+    ] = None,
+    override_upstream: Annotated[
+        str | None,
+        typer.Option(
+            "--override-upstream", help="Reason for contradicting an AI claim in the upload's own provenance."
+        ),
+    ] = None,
+    keys_dir: KeysDir = Path("keys"),
+    trust_anchors: TrustAnchors = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace OUTPUT if it exists.")] = False,
+    as_json: AsJson = False,
+    lang: Lang = "en",
+) -> None:
+    """Sign an image with the publisher's manifest, keeping any upstream manifest as its parent."""
+
+    def run() -> None:
+        _check_lang(lang)
+        if output.exists() and not force:
+            raise InputError(f"{output} already exists", hint="pass --force to replace it")
+        if output.exists() and output.resolve() == path.resolve():
+            raise InputError("the output must not overwrite the input")
+        paths = DevKeyPaths.in_dir(keys_dir)
+        signer = FileKeySigner.from_files(paths.signer_key, paths.chain)
+        trust = _trust(trust_anchors, keys_dir)
+        data = _read_input(path)
+        request = StampRequest(source=source, title=title, override_upstream=override_upstream, upload_name=path.name)
+        result = stamp(data, request, signer, trust)
+        try:
+            _write_atomic(output, result.data)
+        except OSError as exc:
+            raise InputError(f"cannot write {output}: {exc.strerror or exc}") from exc
+        if as_json:
+            _emit_json(
+                {
+                    "output": str(output),
+                    "verdict": result.verdict.to_dict(),
+                    "label_text": {lbl: label_text(lbl, lang) for lbl in result.verdict.labels},
+                    "upstream": result.upstream.to_dict(),
+                }
+            )
+        else:
+            out.print(f"wrote {escape(str(output))}")
+            _print_verdict(output, result.verdict, lang)
+
+    _run(run)
+
+
+@keys_app.command("init")
+def keys_init_command(
+    keys_dir: KeysDir = Path("keys"),
+    org: Annotated[str, typer.Option("--org", help="Organisation name in the certificates.")] = "Example Newsroom",
+    alg: Annotated[Algorithm, typer.Option("--alg", help="Signing algorithm of the leaf key.")] = Algorithm.ES256,
+    force: Annotated[bool, typer.Option("--force", help="Replace existing key material.")] = False,
+) -> None:
+    """Create a development root CA, intermediate and signing key (never for production)."""
+
+    def run() -> None:
+        paths = init_dev_keys(keys_dir, org, alg, force=force)
+        out.print(
+            escape(f"created {paths.signer_key} (0600), {paths.chain} and trust anchor {paths.root_cert} ({alg.value})")
+        )
+
+    _run(run)
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        out.print(f"provenance {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version_callback, is_eager=True, help="Show the version.")
+    ] = False,
+) -> None:
+    """Check, stamp and label images with signed C2PA provenance manifests."""
+
+
+if __name__ == "__main__":
+    app()

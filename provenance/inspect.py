@@ -1,0 +1,300 @@
+"""inspect: bytes (+ optional detached manifest) -> :class:`~provenance.models.Verdict`.
+
+Invariant: a verdict's ``labels`` are non-empty only when its ``state`` is ``trusted``, and they
+come from :func:`provenance.policy.decide` alone. The state is read from the SDK's status codes,
+not only from its summary state: the SDK reports an untrusted signer as "Valid" with the failure
+``signingCredential.untrusted``, and any failure code we do not recognise makes a manifest invalid.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from provenance import _c2pa, policy
+from provenance.errors import ManifestError
+from provenance.media import DEFAULT_LIMITS, Limits, check_input
+from provenance.models import Action, Codes, ManifestNode, SignerInfo, State, StatusCode, Verdict
+from provenance.trust import TrustConfig
+
+SDK_VERSION = _c2pa.SDK_VERSION
+
+# Failure codes that mean "correct but not trusted" rather than "broken".
+TRUST_FAILURES = frozenset({"signingCredential.untrusted"})
+# CAWG identity assertions are not used for labels; their credential not being trusted is reported
+# but does not make the C2PA claim itself invalid or untrusted.
+IDENTITY_TRUST_FAILURES = frozenset({"cawg.x509.credential.untrusted", "cawg.ica.untrusted_issuer"})
+_NON_FATAL = TRUST_FAILURES | IDENTITY_TRUST_FAILURES
+
+# Legacy (C2PA 1.x) ingredient ``validation_status`` lists mix outcomes; these are not failures.
+_LEGACY_NON_FAILURE_SUFFIXES = (
+    ".validated",
+    ".match",
+    ".trusted",
+    ".insideValidity",
+    ".notRevoked",
+    ".skipped",
+    ".unknownProvenance",
+    ".accessible",
+)
+_LEGACY_INFORMATIONAL = frozenset(
+    {"timeStamp.untrusted", "timeStamp.malformed", "timeStamp.mismatch", "algorithm.deprecated"}
+)
+
+MAX_INGREDIENT_DEPTH = 32
+
+
+def _codes(entries: Any) -> tuple[StatusCode, ...]:
+    if not isinstance(entries, list):
+        return ()
+    out = []
+    for entry in entries:
+        if isinstance(entry, Mapping) and isinstance(entry.get("code"), str):
+            out.append(StatusCode(entry["code"], entry.get("url"), entry.get("explanation")))
+    return tuple(out)
+
+
+def _status(block: Any) -> Codes:
+    if not isinstance(block, Mapping):
+        return Codes()
+    return Codes(_codes(block.get("success")), _codes(block.get("informational")), _codes(block.get("failure")))
+
+
+def _classify(failures: frozenset[str], successes: frozenset[str], sdk_state: str | None) -> State:
+    if sdk_state == "Invalid" or failures - _NON_FATAL:
+        return State.INVALID
+    if failures & TRUST_FAILURES:
+        return State.UNTRUSTED
+    if sdk_state == "Trusted" or "signingCredential.trusted" in successes:
+        return State.TRUSTED
+    return State.UNTRUSTED
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _claim_generator(manifest: Mapping[str, Any]) -> str | None:
+    info = manifest.get("claim_generator_info")
+    if isinstance(info, list) and info and isinstance(info[0], Mapping):
+        name = _text(info[0].get("name"))
+        version = _text(info[0].get("version"))
+        if name:
+            return f"{name} {version}" if version else name
+    return _text(manifest.get("claim_generator"))
+
+
+def _signer(manifest: Mapping[str, Any]) -> SignerInfo | None:
+    info = manifest.get("signature_info")
+    if not isinstance(info, Mapping):
+        return None
+    return SignerInfo(
+        common_name=_text(info.get("common_name")),
+        issuer=_text(info.get("issuer")),
+        alg=_text(info.get("alg")),
+        serial=_text(info.get("cert_serial_number")),
+        time=_text(info.get("time")),
+    )
+
+
+def _software_agent(value: Any) -> str | None:
+    if isinstance(value, Mapping):
+        return _text(value.get("name"))
+    return _text(value)
+
+
+def _actions(manifest: Mapping[str, Any]) -> tuple[Action, ...]:
+    out: list[Action] = []
+    for assertion in manifest.get("assertions") or ():
+        if not isinstance(assertion, Mapping):
+            continue
+        label = assertion.get("label")
+        if not isinstance(label, str) or not label.startswith("c2pa.actions"):
+            continue
+        data = assertion.get("data")
+        actions = data.get("actions") if isinstance(data, Mapping) else None
+        for entry in actions or ():
+            if isinstance(entry, Mapping) and isinstance(entry.get("action"), str):
+                out.append(
+                    Action(
+                        action=entry["action"],
+                        digital_source_type=_text(entry.get("digitalSourceType")),
+                        software_agent=_software_agent(entry.get("softwareAgent")),
+                    )
+                )
+    return tuple(out)
+
+
+def _assertion_labels(manifest: Mapping[str, Any]) -> tuple[str, ...]:
+    labels = []
+    for assertion in manifest.get("assertions") or ():
+        if isinstance(assertion, Mapping) and isinstance(assertion.get("label"), str):
+            labels.append(assertion["label"])
+    return tuple(labels)
+
+
+def _legacy_failures(entries: Any) -> tuple[StatusCode, ...]:
+    return tuple(
+        c
+        for c in _codes(entries)
+        if not c.code.endswith(_LEGACY_NON_FAILURE_SUFFIXES) and c.code not in _LEGACY_INFORMATIONAL
+    )
+
+
+def _dedupe(codes: Iterable[StatusCode]) -> tuple[StatusCode, ...]:
+    seen: dict[tuple[str, str | None], StatusCode] = {}
+    for c in codes:
+        seen.setdefault((c.code, c.url), c)
+    return tuple(seen.values())
+
+
+class _TreeBuilder:
+    def __init__(self, report: Mapping[str, Any]) -> None:
+        manifests = report.get("manifests")
+        self.manifests: Mapping[str, Any] = manifests if isinstance(manifests, Mapping) else {}
+        results = report.get("validation_results")
+        deltas = results.get("ingredientDeltas") if isinstance(results, Mapping) else None
+        self.deltas: dict[str, Codes] = {}
+        for delta in deltas or ():
+            if isinstance(delta, Mapping) and isinstance(delta.get("ingredientAssertionURI"), str):
+                self.deltas[delta["ingredientAssertionURI"]] = _status(delta.get("validationDeltas"))
+
+    def node(
+        self,
+        label: str,
+        state: State,
+        codes: Codes,
+        relationship: str | None,
+        title: str | None,
+        depth: int,
+        seen: frozenset[str],
+    ) -> ManifestNode:
+        manifest = self.manifests.get(label)
+        if not isinstance(manifest, Mapping):
+            return ManifestNode(
+                label=label, state=State.UNAVAILABLE, title=title, relationship=relationship, codes=codes
+            )
+        ingredients: list[ManifestNode] = []
+        if depth < MAX_INGREDIENT_DEPTH:
+            for entry in manifest.get("ingredients") or ():
+                if isinstance(entry, Mapping):
+                    ingredients.append(self.ingredient(label, entry, depth + 1, seen | {label}))
+        return ManifestNode(
+            label=label,
+            state=state,
+            title=_text(manifest.get("title")) or title,
+            relationship=relationship,
+            signer=_signer(manifest),
+            claim_generator=_claim_generator(manifest),
+            actions=_actions(manifest),
+            assertion_labels=_assertion_labels(manifest),
+            ingredients=tuple(ingredients),
+            codes=codes,
+        )
+
+    def ingredient(self, parent_label: str, entry: Mapping[str, Any], depth: int, seen: frozenset[str]) -> ManifestNode:
+        title = _text(entry.get("title"))
+        relationship = _text(entry.get("relationship")) or "componentOf"
+        label = _text(entry.get("active_manifest"))
+        assertion_label = _text(entry.get("label")) or "c2pa.ingredient"
+        current = self.deltas.get(f"self#jumbf=/c2pa/{parent_label}/c2pa.assertions/{assertion_label}", Codes())
+        stored_results = entry.get("validation_results")
+        stored = _status(stored_results.get("activeManifest")) if isinstance(stored_results, Mapping) else Codes()
+        legacy = _legacy_failures(entry.get("validation_status"))
+        codes = Codes(
+            success=_dedupe((*stored.success, *current.success)),
+            informational=_dedupe((*stored.informational, *current.informational)),
+            failure=_dedupe((*stored.failure, *legacy, *current.failure)),
+        )
+        if label is None:
+            return ManifestNode(label=None, state=State.ABSENT, title=title, relationship=relationship, codes=codes)
+        if label in seen:
+            # A manifest that lists itself as its own ancestor is malformed; never loop on it.
+            return ManifestNode(label=label, state=State.INVALID, title=title, relationship=relationship, codes=codes)
+        # ``current`` holds only the *differences* between this read's validation and the results
+        # stored when the ingredient was added (C2PA ingredientDeltas), so trust is the stored
+        # verdict unless the current read contradicts it.
+        failures = codes.failure_codes()
+        if failures - _NON_FATAL:
+            state = State.INVALID
+        elif current.failure_codes() & TRUST_FAILURES:
+            state = State.UNTRUSTED
+        elif "signingCredential.trusted" in current.success_codes() or (
+            "signingCredential.trusted" in stored.success_codes() and not stored.failure_codes() & TRUST_FAILURES
+        ):
+            state = State.TRUSTED
+        else:
+            state = State.UNTRUSTED
+        return self.node(label, state, codes, relationship, title, depth, seen)
+
+
+def verdict_from_report(
+    report: Mapping[str, Any], *, sha256: str, size: int, media_type: str, trust: TrustConfig
+) -> Verdict:
+    """Build a verdict from an SDK report (the part of :func:`inspect` after reading)."""
+    active_label = _text(report.get("active_manifest"))
+    results = report.get("validation_results")
+    codes = _status(results.get("activeManifest")) if isinstance(results, Mapping) else Codes()
+    sdk_state = _text(report.get("validation_state"))
+    if active_label is None:
+        raise ManifestError("manifest store has no active manifest")
+    state = _classify(codes.failure_codes(), codes.success_codes(), sdk_state)
+    builder = _TreeBuilder(report)
+    active = builder.node(active_label, state, codes, None, None, 0, frozenset())
+    if active.state is State.UNAVAILABLE:
+        # The SDK leaves out an active manifest it could not decode; that is only acceptable
+        # when it also called the store invalid.
+        if state is not State.INVALID:
+            raise ManifestError("the active manifest is missing from the manifest store")
+        active = ManifestNode(label=active_label, state=State.INVALID, codes=codes)
+    decision = policy.decide(state, active)
+    return Verdict(
+        sha256=sha256,
+        size=size,
+        media_type=media_type,
+        state=state,
+        labels=decision.labels,
+        reasons=decision.reasons,
+        codes=codes,
+        active_manifest=active,
+        remote_manifest_url=None,
+        trust_fingerprint=trust.fingerprint,
+        sdk_version=SDK_VERSION,
+        policy_version=decision.policy_version,
+    )
+
+
+def inspect(
+    data: bytes,
+    trust: TrustConfig,
+    *,
+    sidecar: bytes | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+) -> Verdict:
+    """Verify the C2PA provenance of ``data`` and decide its labels.
+
+    Returns a verdict whatever the provenance says (absent, tampered, untrusted...).
+    Raises :class:`~provenance.errors.InputError` for empty, truncated, oversized or unsupported
+    input and :class:`~provenance.errors.ManifestError` for a manifest the SDK cannot parse.
+    """
+    media_type = check_input(data, limits)
+    digest = hashlib.sha256(data).hexdigest()
+    outcome = _c2pa.read(data, media_type, trust, sidecar)
+    if isinstance(outcome, _c2pa.StoreReport):
+        return verdict_from_report(outcome.report, sha256=digest, size=len(data), media_type=media_type, trust=trust)
+    state = State.ABSENT if isinstance(outcome, _c2pa.Absent) else State.UNAVAILABLE
+    return Verdict(
+        sha256=digest,
+        size=len(data),
+        media_type=media_type,
+        state=state,
+        labels=(),
+        reasons=(),
+        codes=Codes(),
+        active_manifest=None,
+        remote_manifest_url=outcome.url if isinstance(outcome, _c2pa.RemoteOnly) else None,
+        trust_fingerprint=trust.fingerprint,
+        sdk_version=SDK_VERSION,
+        policy_version=policy.POLICY_VERSION,
+    )

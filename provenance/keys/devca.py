@@ -1,0 +1,222 @@
+"""Development certificate authority: root CA -> intermediate CA -> C2PA signing leaf.
+
+The leaf follows the profile the C2PA SDK (c2pa-rs) accepts for claim signing: X.509 v3,
+keyUsage digitalSignature (critical), extendedKeyUsage emailProtection, subject and authority
+key identifiers, basicConstraints CA:FALSE. The intermediate carries basicConstraints
+CA:TRUE, pathlen 0. The chain file holds leaf + intermediate (the root is the trust anchor and
+is never sent in the chain).
+
+Invariant: private keys are written with mode 0600 and existing key material is never
+overwritten unless the caller passes ``force=True``. Root and intermediate private keys are
+not kept: a dev CA issues exactly one signer; run ``keys init --force`` to rotate.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
+
+from provenance.errors import KeyMaterialError
+from provenance.keys.signers import Algorithm
+
+ROOT_CERT = "root.pem"
+CHAIN = "chain.pem"
+SIGNER_KEY = "signer.key"
+
+PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
+
+
+@dataclass(frozen=True)
+class DevKeyPaths:
+    """Where ``init_dev_keys`` put its files."""
+
+    root_cert: Path  # trust anchor (PEM)
+    chain: Path  # leaf + intermediate (PEM)
+    signer_key: Path  # leaf private key, PKCS#8 PEM, mode 0600
+
+    @classmethod
+    def in_dir(cls, keys_dir: Path) -> DevKeyPaths:
+        return cls(keys_dir / ROOT_CERT, keys_dir / CHAIN, keys_dir / SIGNER_KEY)
+
+
+@dataclass(frozen=True)
+class IssuedChain:
+    """A freshly issued chain, in memory (used by ``init_dev_keys`` and by test-asset scripts)."""
+
+    root_pem: bytes
+    chain_pem: bytes  # leaf + intermediate
+    key_pem: bytes
+    alg: Algorithm
+
+
+def _new_key(alg: Algorithm) -> PrivateKey:
+    if alg is Algorithm.ES256:
+        return ec.generate_private_key(ec.SECP256R1())
+    if alg is Algorithm.ES384:
+        return ec.generate_private_key(ec.SECP384R1())
+    if alg is Algorithm.PS256:
+        return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    if alg is Algorithm.ED25519:
+        return ed25519.Ed25519PrivateKey.generate()
+    raise KeyMaterialError(f"unsupported signing algorithm {alg.value!r}")
+
+
+def _name(org: str, common_name: str) -> x509.Name:
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, org),
+        ]
+    )
+
+
+_CA_KEY_USAGE = x509.KeyUsage(
+    digital_signature=False,
+    content_commitment=False,
+    key_encipherment=False,
+    data_encipherment=False,
+    key_agreement=False,
+    key_cert_sign=True,
+    crl_sign=True,
+    encipher_only=False,
+    decipher_only=False,
+)
+_LEAF_KEY_USAGE = x509.KeyUsage(
+    digital_signature=True,
+    content_commitment=False,
+    key_encipherment=False,
+    data_encipherment=False,
+    key_agreement=False,
+    key_cert_sign=False,
+    crl_sign=False,
+    encipher_only=False,
+    decipher_only=False,
+)
+
+
+def issue_chain(
+    org: str,
+    alg: Algorithm = Algorithm.ES256,
+    *,
+    not_before: dt.datetime | None = None,
+    not_after: dt.datetime | None = None,
+    ocsp_url: str | None = None,
+) -> IssuedChain:
+    """Issue root -> intermediate -> leaf in memory.
+
+    ``not_before``/``not_after`` bound the leaf only (test scripts use them to make an expired
+    signer); ``ocsp_url`` adds an Authority Information Access OCSP location to the leaf (used
+    to prove the verifier never contacts it).
+    """
+    now = dt.datetime.now(dt.UTC)
+    root_key = ec.generate_private_key(ec.SECP256R1())
+    inter_key = ec.generate_private_key(ec.SECP256R1())
+    leaf_key = _new_key(alg)
+
+    root_name = _name(org, f"{org} Root CA (development)")
+    inter_name = _name(org, f"{org} Intermediate CA (development)")
+    leaf_name = _name(org, f"{org} Content Signer (development)")
+
+    root = (
+        x509.CertificateBuilder()
+        .subject_name(root_name)
+        .issuer_name(root_name)
+        .public_key(root_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(hours=1))
+        .not_valid_after(now + dt.timedelta(days=3650))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(_CA_KEY_USAGE, critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(root_key.public_key()), critical=False)
+        .sign(root_key, hashes.SHA256())
+    )
+    inter = (
+        x509.CertificateBuilder()
+        .subject_name(inter_name)
+        .issuer_name(root_name)
+        .public_key(inter_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(hours=1))
+        .not_valid_after(now + dt.timedelta(days=1825))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(_CA_KEY_USAGE, critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(inter_key.public_key()), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(root_key.public_key()), critical=False)
+        .sign(root_key, hashes.SHA256())
+    )
+    leaf_builder = (
+        x509.CertificateBuilder()
+        .subject_name(leaf_name)
+        .issuer_name(inter_name)
+        .public_key(leaf_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before or now - dt.timedelta(hours=1))
+        .not_valid_after(not_after or now + dt.timedelta(days=730))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(_LEAF_KEY_USAGE, critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION]), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(leaf_key.public_key()), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(inter_key.public_key()), critical=False)
+    )
+    if ocsp_url:
+        leaf_builder = leaf_builder.add_extension(
+            x509.AuthorityInformationAccess(
+                [x509.AccessDescription(AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(ocsp_url))]
+            ),
+            critical=False,
+        )
+    leaf = leaf_builder.sign(inter_key, hashes.SHA256())
+
+    pem = serialization.Encoding.PEM
+    key_pem = leaf_key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    return IssuedChain(
+        root_pem=root.public_bytes(pem),
+        chain_pem=leaf.public_bytes(pem) + inter.public_bytes(pem),
+        key_pem=key_pem,
+        alg=alg,
+    )
+
+
+def _write(path: Path, data: bytes, mode: int) -> None:
+    # Create with the final mode from the start so a private key is never world-readable,
+    # even briefly; write to a temporary name and rename so a crash leaves no half file.
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.chmod(tmp, mode)
+    os.replace(tmp, path)
+
+
+def init_dev_keys(
+    keys_dir: Path, org: str = "Example Newsroom", alg: Algorithm = Algorithm.ES256, *, force: bool = False
+) -> DevKeyPaths:
+    """Create a development CA and signing key in ``keys_dir``.
+
+    Raises :class:`KeyMaterialError` if any of the files already exists and ``force`` is false.
+    """
+    paths = DevKeyPaths.in_dir(keys_dir)
+    existing = [p for p in (paths.root_cert, paths.chain, paths.signer_key) if p.exists()]
+    if existing and not force:
+        raise KeyMaterialError(
+            f"key material already exists: {', '.join(str(p) for p in existing)}",
+            hint="pass --force to replace it",
+        )
+    if not org.strip():
+        raise KeyMaterialError("organisation name must not be empty")
+    keys_dir.mkdir(parents=True, exist_ok=True)
+    issued = issue_chain(org.strip(), alg)
+    _write(paths.signer_key, issued.key_pem, 0o600)
+    _write(paths.chain, issued.chain_pem, 0o644)
+    _write(paths.root_cert, issued.root_pem, 0o644)
+    return paths

@@ -1,0 +1,203 @@
+"""Media sniffing and input limits.
+
+The media type always comes from the bytes, never from a file name or extension. Images are
+checked structurally before they reach the SDK (truncation, absurd dimensions) without decoding
+pixels, which keeps the check in the microseconds.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+import warnings
+import zlib
+from dataclasses import dataclass
+
+from PIL import Image
+
+from provenance.errors import InputError
+
+JPEG = "image/jpeg"
+PNG = "image/png"
+WEBP = "image/webp"
+TIFF = "image/tiff"
+AVIF = "image/avif"
+HEIC = "image/heic"
+HEIF = "image/heif"
+GIF = "image/gif"
+MP4 = "video/mp4"
+MOV = "video/quicktime"
+WAV = "audio/wav"
+AVI = "video/x-msvideo"
+MP3 = "audio/mpeg"
+PDF = "application/pdf"
+SVG = "image/svg+xml"
+C2PA_MANIFEST = "application/c2pa"
+
+#: Types ``stamp`` writes a manifest into (the SDK embeds in all of them; pixels untouched).
+STAMPABLE = frozenset({JPEG, PNG, WEBP, TIFF, AVIF, HEIC, HEIF})
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Safety limits applied before any parsing."""
+
+    max_bytes: int = 256 * 1024 * 1024  # bytes
+    max_pixels: int = 120_000_000  # width * height; 12000 x 10000
+
+
+DEFAULT_LIMITS = Limits()
+
+_FTYP_BRANDS = {
+    b"avif": AVIF,
+    b"avis": AVIF,
+    b"heic": HEIC,
+    b"heix": HEIC,
+    b"hevc": HEIC,
+    b"heim": HEIC,
+    b"heis": HEIC,
+    b"mif1": HEIF,
+    b"msf1": HEIF,
+    b"qt  ": MOV,
+}
+
+
+def sniff(data: bytes) -> str:
+    """Return the media type of ``data`` from its leading bytes.
+
+    Raises :class:`InputError` for empty input or an unrecognised format.
+    """
+    if not data:
+        raise InputError("empty input (0 bytes)")
+    head = data[:64]
+    if head.startswith(b"\xff\xd8\xff"):
+        return JPEG
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return PNG
+    if head[:4] == b"RIFF" and len(head) >= 12:
+        kind = head[8:12]
+        if kind == b"WEBP":
+            return WEBP
+        if kind == b"WAVE":
+            return WAV
+        if kind == b"AVI ":
+            return AVI
+    if head[:4] in (b"II*\x00", b"MM\x00*"):
+        return TIFF
+    if head[4:8] == b"ftyp":
+        major = head[8:12]
+        if major in _FTYP_BRANDS:
+            return _FTYP_BRANDS[major]
+        size = int.from_bytes(head[0:4], "big")
+        compatible = data[16 : max(16, min(size, 256))]
+        for i in range(0, len(compatible) - 3, 4):
+            brand = compatible[i : i + 4]
+            if brand in (b"avif", b"heic", b"mif1"):
+                return _FTYP_BRANDS[brand]
+        return MP4
+    if head.startswith((b"GIF87a", b"GIF89a")):
+        return GIF
+    if head.startswith(b"%PDF-"):
+        return PDF
+    if head.startswith(b"ID3") or (len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0):
+        return MP3
+    if head[4:8] == b"jumb":
+        return C2PA_MANIFEST
+    text = data[:1024].lstrip().lower()
+    if text.startswith(b"<svg") or (text.startswith(b"<?xml") and b"<svg" in text):
+        return SVG
+    raise InputError("unsupported or unrecognised file type", hint="not an image, video, audio or PDF file")
+
+
+def _check_jpeg(data: bytes) -> None:
+    pos = 2
+    n = len(data)
+    seen_frame = False
+    while True:
+        # skip fill bytes between segments
+        while pos < n and data[pos] == 0xFF and pos + 1 < n and data[pos + 1] == 0xFF:
+            pos += 1
+        if pos + 4 > n or data[pos] != 0xFF:
+            raise InputError("truncated or corrupt JPEG (bad segment structure)")
+        marker = data[pos + 1]
+        if marker == 0xDA:  # start of scan: entropy-coded data follows
+            break
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
+            pos += 2
+            continue
+        length = int.from_bytes(data[pos + 2 : pos + 4], "big")
+        if length < 2 or pos + 2 + length > n:
+            raise InputError("truncated or corrupt JPEG (segment runs past end of file)")
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            seen_frame = True
+        pos += 2 + length
+    if not seen_frame:
+        raise InputError("corrupt JPEG (no frame header)")
+    if not data.rstrip(b"\x00").endswith(b"\xff\xd9"):
+        raise InputError("truncated JPEG (no end-of-image marker)")
+
+
+def _check_png(data: bytes) -> None:
+    pos = 8
+    n = len(data)
+    first = True
+    while pos + 12 <= n:
+        length = int.from_bytes(data[pos : pos + 4], "big")
+        ctype = data[pos + 4 : pos + 8]
+        end = pos + 12 + length
+        if end > n:
+            raise InputError(f"truncated PNG (chunk {ctype!r} runs past end of file)")
+        if first and ctype != b"IHDR":
+            raise InputError("corrupt PNG (first chunk is not IHDR)")
+        first = False
+        crc = int.from_bytes(data[end - 4 : end], "big")
+        if zlib.crc32(data[pos + 4 : end - 4]) != crc:
+            raise InputError(f"corrupt PNG (bad checksum in chunk {ctype!r})")
+        if ctype == b"IEND":
+            return
+        pos = end
+    raise InputError("truncated PNG (no IEND chunk)")
+
+
+def _check_riff(data: bytes) -> None:
+    size = struct.unpack("<I", data[4:8])[0]
+    if size + 8 > len(data):
+        raise InputError("truncated RIFF/WebP file (declared size exceeds file)")
+
+
+def _check_dimensions(data: bytes, limits: Limits) -> None:
+    with warnings.catch_warnings():
+        # Our own limit below decides; Pillow's warning threshold is lower than it.
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            with Image.open(io.BytesIO(data)) as img:
+                width, height = img.size
+        except Image.DecompressionBombError as exc:
+            raise InputError(f"image dimensions exceed the safety limit: {exc}") from exc
+        except Exception as exc:  # Pillow raises many types for garbage; all mean "unreadable"
+            raise InputError(f"unreadable or corrupt image ({type(exc).__name__})") from exc
+    if width <= 0 or height <= 0:
+        raise InputError("image has no pixels")
+    if width * height > limits.max_pixels:
+        raise InputError(f"image dimensions {width}x{height} exceed the safety limit of {limits.max_pixels} pixels")
+
+
+_STRUCTURE_CHECKS = {JPEG: _check_jpeg, PNG: _check_png, WEBP: _check_riff}
+_PILLOW_DIMENSIONS = frozenset({JPEG, PNG, WEBP, TIFF, GIF})
+
+
+def check_input(data: bytes, limits: Limits = DEFAULT_LIMITS) -> str:
+    """Sniff ``data`` and check it against ``limits``; return the media type.
+
+    Raises :class:`InputError` for empty, oversized, truncated or unrecognised input and for
+    images whose declared dimensions exceed ``limits.max_pixels``.
+    """
+    if len(data) > limits.max_bytes:
+        raise InputError(f"file is {len(data)} bytes; the limit is {limits.max_bytes}")
+    media_type = sniff(data)
+    check = _STRUCTURE_CHECKS.get(media_type)
+    if check is not None:
+        check(data)
+    if media_type in _PILLOW_DIMENSIONS:
+        _check_dimensions(data, limits)
+    return media_type

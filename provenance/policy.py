@@ -1,0 +1,171 @@
+"""The label policy: verified claims in, badge labels out.
+
+Pure data and a pure function: no I/O, no clock, no SDK. A label is derived only from the
+IPTC ``digitalSourceType`` of actions in manifests whose state is ``trusted``: the active manifest,
+and the ``parentOf`` / ``componentOf`` ingredients below it whose own manifests are trusted. Titles,
+descriptions, file names, unsigned XMP and vendor assertions never produce a label. AI claims that
+cannot count (their manifest is untrusted or invalid) are still reported as uncounted reasons, so
+an AI claim is never dropped silently.
+
+Changing any rule below changes ``POLICY_VERSION``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+from provenance.models import Decision, ManifestNode, Reason, State
+
+POLICY_VERSION: Final = "image-labels/1"
+
+IPTC: Final = "http://cv.iptc.org/newscodes/digitalsourcetype/"
+# IPTC terms are matched whatever the URI scheme: both http:// (canonical) and https:// occur in
+# manifests made by real tools.
+_IPTC_PREFIXES: Final = (IPTC, "https://cv.iptc.org/newscodes/digitalsourcetype/")
+TRAINED: Final = "trainedAlgorithmicMedia"
+COMPOSITE_TRAINED: Final = "compositeWithTrainedAlgorithmicMedia"
+COMPOSITE_SYNTHETIC: Final = "compositeSynthetic"
+
+# Actions that state where the asset itself came from. ``c2pa.created`` is the spec's; the SDK
+# also puts a source type on ``c2pa.opened`` (its auto_opened_action.source_type setting), which
+# is how a newsroom re-signing an upload declares the upload's nature, so it is read the same way.
+ORIGIN_ACTIONS: Final = frozenset({"c2pa.created", "c2pa.opened"})
+
+# Ingredient relationships whose content ends up in the asset (``inputTo`` does not).
+COUNTED_RELATIONSHIPS: Final = frozenset({"parentOf", "componentOf"})
+
+# Vendor assertions that talk about generative AI without an IPTC source type: reported, never labelled.
+LEGACY_AI_ASSERTIONS: Final = ("com.adobe.generative-ai",)
+
+# Labels that outrank others: when the key is present the values are dropped.
+PRECEDENCE: Final = {"ai_generated": frozenset({"ai_edited"})}
+
+
+@dataclass(frozen=True)
+class Rule:
+    """``label`` applies when an action's name is (or is not) an origin action and its IPTC term matches."""
+
+    name: str
+    digital_source_types: frozenset[str]
+    origin: bool | None  # True: origin actions only; False: all other actions; None: any action
+    label: str
+
+
+RULES: Final[tuple[Rule, ...]] = (
+    Rule("created by a trained model", frozenset({TRAINED}), True, "ai_generated"),
+    Rule("edited with a trained model", frozenset({TRAINED}), False, "ai_edited"),
+    Rule("composite with AI content", frozenset({COMPOSITE_TRAINED, COMPOSITE_SYNTHETIC}), None, "ai_edited"),
+)
+
+LABEL_ORDER: Final = ("ai_generated", "ai_edited", "ai_reported", "ai_assisted")
+
+
+def iptc_term(digital_source_type: str | None) -> str | None:
+    """The IPTC digital source type term of a URI (``None`` if it is not an IPTC source type)."""
+    if digital_source_type:
+        for prefix in _IPTC_PREFIXES:
+            if digital_source_type.startswith(prefix):
+                return digital_source_type[len(prefix) :]
+    return None
+
+
+def _matching_rule(action: str, digital_source_type: str | None) -> Rule | None:
+    term = iptc_term(digital_source_type)
+    if term is None:
+        return None
+    for rule in RULES:
+        if term not in rule.digital_source_types:
+            continue
+        if rule.origin is None or rule.origin == (action in ORIGIN_ACTIONS):
+            return rule
+    return None
+
+
+def _why_not(node: ManifestNode, asset_state: State, is_active: bool) -> str:
+    if is_active:
+        return f"manifest is {asset_state.value}"
+    if node.relationship not in COUNTED_RELATIONSHIPS:
+        return f"ingredient relationship {node.relationship!r} does not count"
+    return f"ingredient manifest is {node.state.value}"
+
+
+def _visit(
+    node: ManifestNode,
+    path: tuple[str, ...],
+    counted: bool,
+    why_not: str,
+    accept: frozenset[State],
+    found: dict[str, None],
+    reasons: list[Reason],
+) -> None:
+    signer = node.signer.display() if node.signer else None
+    where = " > ".join(path)
+    for action in node.actions:
+        rule = _matching_rule(action.action, action.digital_source_type)
+        if rule is None:
+            continue
+        if counted:
+            found[rule.label] = None
+            text = f"{rule.label}: {action.action} {rule.name} in {where}, signed by {signer}"
+        else:
+            text = f"not counted ({why_not}): {action.action} {rule.name} in {where}, signed by {signer}"
+        reasons.append(
+            Reason(
+                label=rule.label if counted else None,
+                counted=counted,
+                manifest=node.label,
+                path=path,
+                action=action.action,
+                digital_source_type=action.digital_source_type,
+                signer=signer,
+                text=text,
+            )
+        )
+    for assertion in node.assertion_labels:
+        if assertion.startswith(LEGACY_AI_ASSERTIONS):
+            reasons.append(
+                Reason(
+                    label=None,
+                    counted=False,
+                    manifest=node.label,
+                    path=path,
+                    action=None,
+                    digital_source_type=None,
+                    signer=signer,
+                    text=f"not counted (no IPTC digitalSourceType): vendor assertion {assertion} in {where}",
+                )
+            )
+    for ingredient in node.ingredients:
+        child_counted = counted and ingredient.relationship in COUNTED_RELATIONSHIPS and ingredient.state in accept
+        child_why = why_not if not counted else _why_not(ingredient, ingredient.state, is_active=False)
+        title = ingredient.title or ingredient.label or "untitled ingredient"
+        _visit(ingredient, (*path, title), child_counted, child_why, accept, found, reasons)
+
+
+def evaluate(
+    asset_state: State, active: ManifestNode | None, accept: frozenset[State] = frozenset({State.TRUSTED})
+) -> Decision:
+    """Apply the rules to a manifest tree.
+
+    ``accept`` is the set of manifest states whose claims count. The label policy uses only
+    ``trusted``; the stamp guard also looks at ``untrusted`` (valid but unknown signer) claims.
+    """
+    if active is None:
+        return Decision((), (), POLICY_VERSION)
+    found: dict[str, None] = {}
+    reasons: list[Reason] = []
+    counted = asset_state in accept
+    root_title = active.title or active.label or "active manifest"
+    _visit(active, (root_title,), counted, _why_not(active, asset_state, True), accept, found, reasons)
+    labels = set(found)
+    for winner, losers in PRECEDENCE.items():
+        if winner in labels:
+            labels -= losers
+    ordered = tuple(label for label in LABEL_ORDER if label in labels)
+    return Decision(ordered, tuple(reasons), POLICY_VERSION)
+
+
+def decide(asset_state: State, active: ManifestNode | None) -> Decision:
+    """Labels for display: only claims from trusted manifests count; none unless the asset is trusted."""
+    return evaluate(asset_state, active, frozenset({State.TRUSTED}))

@@ -1,0 +1,189 @@
+"""stamp: an upload + the newsroom's declaration -> the upload with the publisher's signed manifest.
+
+Invariants:
+
+* Provenance is never erased. An upload that carries a manifest becomes the ``parentOf``
+  ingredient of the new manifest (the SDK would otherwise silently replace it). An upload whose
+  manifest cannot be parsed, or that only points at a remote manifest, is refused.
+* An AI claim is never silently contradicted. If the upload's manifest, trusted or valid from a
+  signer we do not recognise, or any of its ingredients says AI and the declaration says
+  ``camera`` or ``human``, stamping is refused unless an override reason is given; the reason is
+  signed into the manifest.
+* Pixels are never re-encoded: the SDK only inserts the manifest.
+* The result is re-inspected and must be ``trusted`` under the configured anchors, and must keep
+  every AI label the upload had, or nothing is returned.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Any, Final
+
+from provenance import __version__, _c2pa, policy
+from provenance.errors import InputError, UpstreamConflictError, VerificationError
+from provenance.inspect import inspect
+from provenance.keys.signers import Signer
+from provenance.media import DEFAULT_LIMITS, STAMPABLE, Limits
+from provenance.models import State, Verdict
+from provenance.trust import TrustConfig
+
+CLAIM_GENERATOR: Final = "newsroom-provenance"
+#: Namespace of the custom assertions this product signs.
+ASSERTION_NAMESPACE: Final = "org.newsroom-provenance"
+DECLARATION_ASSERTION: Final = f"{ASSERTION_NAMESPACE}.declaration"
+OVERRIDE_ASSERTION: Final = f"{ASSERTION_NAMESPACE}.upstream-override"
+PARENT_INGREDIENT_ID: Final = "upload"
+
+EMPTY_SOURCE_TYPE: Final = "http://c2pa.org/digitalsourcetype/empty"
+
+
+class Source(enum.StrEnum):
+    """What the newsroom declares about the image it uploads."""
+
+    AI_GENERATED = "ai_generated"
+    AI_EDITED = "ai_edited"
+    CAMERA = "camera"
+    HUMAN = "human"
+    UNKNOWN = "unknown"
+
+
+#: The IPTC digital source type each declaration is signed as (``unknown`` makes no claim).
+SOURCE_TYPES: Final = {
+    Source.AI_GENERATED: policy.IPTC + "trainedAlgorithmicMedia",
+    Source.AI_EDITED: policy.IPTC + "compositeWithTrainedAlgorithmicMedia",
+    Source.CAMERA: policy.IPTC + "digitalCapture",
+    Source.HUMAN: policy.IPTC + "digitalCreation",
+    Source.UNKNOWN: None,
+}
+
+#: Declarations that contradict an upstream AI claim.
+NON_AI_SOURCES: Final = frozenset({Source.CAMERA, Source.HUMAN})
+
+MAX_TITLE = 512  # characters
+MAX_REASON = 2000  # characters
+
+
+@dataclass(frozen=True)
+class StampRequest:
+    """The newsroom's declaration about one upload."""
+
+    source: Source
+    title: str | None = None
+    override_upstream: str | None = None  # reason for contradicting an upstream AI claim
+    upload_name: str = "upload"  # title given to the upstream ingredient
+
+    def __post_init__(self) -> None:
+        if self.title is not None and len(self.title) > MAX_TITLE:
+            raise InputError(f"title is longer than {MAX_TITLE} characters")
+        if self.override_upstream is not None:
+            if not self.override_upstream.strip():
+                raise InputError("the override reason must not be empty")
+            if len(self.override_upstream) > MAX_REASON:
+                raise InputError(f"the override reason is longer than {MAX_REASON} characters")
+
+
+@dataclass(frozen=True)
+class StampedAsset:
+    """A signed asset, its verdict (trusted by construction) and the verdict on the upload."""
+
+    data: bytes
+    media_type: str
+    verdict: Verdict
+    upstream: Verdict
+
+
+def upstream_ai_labels(upstream: Verdict) -> tuple[str, ...]:
+    """AI labels the upload's own provenance claims, counting valid-but-unrecognised signers too."""
+    decision = policy.evaluate(upstream.state, upstream.active_manifest, frozenset({State.TRUSTED, State.UNTRUSTED}))
+    return decision.labels
+
+
+def _manifest(request: StampRequest, upstream: Verdict, conflict: tuple[str, ...]) -> dict[str, Any]:
+    agent = {"name": CLAIM_GENERATOR, "version": __version__}
+    source_type = SOURCE_TYPES[request.source]
+    first: dict[str, Any]
+    if upstream.state is State.ABSENT:
+        first = {"action": "c2pa.created", "digitalSourceType": source_type or EMPTY_SOURCE_TYPE}
+    else:
+        first = {"action": "c2pa.opened", "parameters": {"ingredientIds": [PARENT_INGREDIENT_ID]}}
+        if source_type:
+            first["digitalSourceType"] = source_type
+    first["softwareAgent"] = agent
+    assertions: list[dict[str, Any]] = [
+        {
+            "label": "c2pa.actions.v2",
+            "data": {"actions": [first, {"action": "c2pa.published", "softwareAgent": agent}]},
+        },
+        {
+            "label": DECLARATION_ASSERTION,
+            "data": {"source": request.source.value, "policy_version": policy.POLICY_VERSION},
+        },
+    ]
+    if conflict and request.override_upstream:
+        assertions.append(
+            {
+                "label": OVERRIDE_ASSERTION,
+                "data": {
+                    "reason": request.override_upstream,
+                    "declared_source": request.source.value,
+                    "upstream_labels": list(conflict),
+                    "upstream_manifest": upstream.active_manifest.label if upstream.active_manifest else None,
+                },
+            }
+        )
+    manifest: dict[str, Any] = {"claim_generator_info": [agent], "assertions": assertions}
+    if request.title:
+        manifest["title"] = request.title
+    return manifest
+
+
+def stamp(
+    data: bytes,
+    request: StampRequest,
+    signer: Signer,
+    trust: TrustConfig,
+    *,
+    limits: Limits = DEFAULT_LIMITS,
+) -> StampedAsset:
+    """Sign ``data`` with the publisher's manifest recording ``request``.
+
+    Raises :class:`InputError` (bad or unsupported upload, remote-only manifest),
+    :class:`~provenance.errors.ManifestError` (upload's manifest unparseable),
+    :class:`UpstreamConflictError` (declaration contradicts an upstream AI claim, no override),
+    :class:`~provenance.errors.SigningError` and :class:`VerificationError` (the result is not
+    trusted under ``trust`` or lost an upstream AI label).
+    """
+    upstream = inspect(data, trust, limits=limits)
+    if upstream.media_type not in STAMPABLE:
+        raise InputError(
+            f"cannot stamp {upstream.media_type}",
+            hint="stamp takes JPEG, PNG, WebP, TIFF, AVIF or HEIC images",
+        )
+    if upstream.state is State.UNAVAILABLE:
+        raise InputError(
+            f"the upload only references a remote manifest ({upstream.remote_manifest_url or 'no URL'}), "
+            "which is never fetched; stamping it would hide that provenance"
+        )
+    claimed = upstream_ai_labels(upstream)
+    if claimed and request.source in NON_AI_SOURCES and not request.override_upstream:
+        raise UpstreamConflictError(
+            f"the upload's provenance says {', '.join(claimed)} but the declaration is {request.source.value!r}",
+            hint='declare ai_generated/ai_edited, or pass --override-upstream "reason" to record why',
+        )
+    parent = None
+    if upstream.state is not State.ABSENT:
+        parent = _c2pa.ParentIngredient(data, upstream.media_type, request.upload_name, PARENT_INGREDIENT_ID)
+    manifest = _manifest(request, upstream, claimed if request.source in NON_AI_SOURCES else ())
+    signed = _c2pa.sign(data, upstream.media_type, manifest, signer, trust, parent)
+
+    verdict = inspect(signed, trust, limits=limits)
+    if verdict.state is not State.TRUSTED:
+        failures = ", ".join(sorted(verdict.codes.failure_codes())) or "no failure codes"
+        raise VerificationError(
+            f"the stamped file verifies as {verdict.state.value}, not trusted ({failures})",
+            hint="the signing certificate must chain to one of the configured trust anchors",
+        )
+    if upstream.labels and not verdict.labels:
+        raise VerificationError(f"stamping would lose the upload's labels {', '.join(upstream.labels)}")
+    return StampedAsset(signed, upstream.media_type, verdict, upstream)

@@ -1,0 +1,81 @@
+"""Trust configuration: which certificate authorities make a signer "trusted".
+
+A :class:`TrustConfig` is an explicit value passed to ``inspect`` and ``stamp``; the library never
+discovers anchors on its own. Its ``fingerprint`` changes whenever the anchors, EKU configuration
+or allow-list change, so stored verdicts can be recomputed when trust changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+
+from provenance.errors import InputError
+
+_SHA256 = hashes.SHA256()
+
+
+def _parse_pems(pem: str, what: str) -> tuple[x509.Certificate, ...]:
+    if not pem.strip():
+        return ()
+    try:
+        return tuple(x509.load_pem_x509_certificates(pem.encode()))
+    except ValueError as exc:
+        raise InputError(f"{what} is not valid PEM certificate data: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class TrustConfig:
+    """Trust anchors (PEM roots), optional EKU ``trust_config`` text and end-entity allow-list."""
+
+    anchors_pem: str = ""
+    trust_config: str | None = None
+    allowed_list_pem: str | None = None
+
+    def __post_init__(self) -> None:
+        _parse_pems(self.anchors_pem, "trust anchors")
+        if self.allowed_list_pem:
+            _parse_pems(self.allowed_list_pem, "allowed list")
+
+    @classmethod
+    def from_files(cls, anchor_files: Iterable[Path], trust_config: Path | None = None) -> TrustConfig:
+        """Concatenate the PEM files given; raise :class:`InputError` if one is unreadable or not PEM."""
+        parts: list[str] = []
+        for path in anchor_files:
+            try:
+                text = path.read_text(encoding="ascii")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise InputError(f"cannot read trust anchors {path}: {exc}") from exc
+            if not _parse_pems(text, f"trust anchors file {path}"):
+                raise InputError(f"trust anchors file {path} contains no certificate")
+            parts.append(text.strip() + "\n")
+        config_text = None
+        if trust_config is not None:
+            try:
+                config_text = trust_config.read_text(encoding="ascii")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise InputError(f"cannot read trust config {trust_config}: {exc}") from exc
+        return cls("".join(parts), config_text)
+
+    @property
+    def anchors(self) -> tuple[x509.Certificate, ...]:
+        return _parse_pems(self.anchors_pem, "trust anchors")
+
+    def anchor_subjects(self) -> list[str]:
+        return [cert.subject.rfc4514_string() for cert in self.anchors]
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """sha256 over the normalised trust material; stable across processes."""
+        h = hashlib.sha256()
+        for cert in sorted(c.fingerprint(_SHA256) for c in self.anchors):
+            h.update(b"anchor:" + cert)
+        h.update(b"config:" + (self.trust_config or "").encode())
+        h.update(b"allowed:" + (self.allowed_list_pem or "").encode())
+        return h.hexdigest()

@@ -1,0 +1,41 @@
+"""The fixed, translated vocabulary of badge labels: the only source of words a badge may show.
+
+Label text never comes from a manifest, a title, a caption or a file name. Adding a label or a
+language is a code change reviewed like any other.
+"""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+from typing import Final
+
+from provenance.errors import InputError
+
+LANGUAGES: Final = ("en", "zh-Hans")
+
+_TEXT: Final = MappingProxyType(
+    {
+        "ai_generated": MappingProxyType({"en": "AI-generated image", "zh-Hans": "AI 生成的图像"}),
+        "ai_edited": MappingProxyType({"en": "AI-edited image", "zh-Hans": "经 AI 编辑的图像"}),
+        "ai_reported": MappingProxyType({"en": "Reported by AI", "zh-Hans": "由 AI 报道"}),
+        "ai_assisted": MappingProxyType({"en": "Written with AI assistance", "zh-Hans": "AI 辅助撰写"}),
+    }
+)
+
+LABEL_IDS: Final = tuple(_TEXT)
+
+
+def label_text(label_id: str, lang: str = "en") -> str:
+    """Return the badge text of ``label_id`` in ``lang``.
+
+    Raises :class:`InputError` for an unknown label id or language (never falls back to
+    anything a manifest said).
+    """
+    try:
+        texts = _TEXT[label_id]
+    except KeyError:
+        raise InputError(f"unknown label id {label_id!r}") from None
+    try:
+        return texts[lang]
+    except KeyError:
+        raise InputError(f"unsupported language {lang!r}", hint=f"one of {', '.join(LANGUAGES)}") from None
