@@ -1,0 +1,48 @@
+# Entry points: `make run` (stamp and inspect the samples on the embedded default) and `make test`.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+KEYS := keys
+OUT := out
+CLI := $(BIN)/provenance
+
+.PHONY: run test lint format bench clean
+
+$(INSTALLED): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+$(KEYS)/signer.key: | $(INSTALLED)
+	$(CLI) keys init --keys-dir $(KEYS) --org "Example Newsroom"
+
+run: $(INSTALLED) $(KEYS)/signer.key
+	@mkdir -p $(OUT)
+	$(CLI) stamp samples/ai-render.jpg -o $(OUT)/ai-render.jpg --source ai_generated --title "Generated illustration" --force
+	$(CLI) stamp samples/camera-photo.jpg -o $(OUT)/camera-photo.jpg --source camera --title "AI generated?" --force
+	$(CLI) stamp samples/edited-photo.jpg -o $(OUT)/edited-photo.jpg --source ai_edited --title "Edited photo" --force
+	$(CLI) stamp $(OUT)/ai-render.jpg -o $(OUT)/ai-render-published.jpg --source ai_generated --force
+	@echo
+	$(CLI) inspect $(OUT)/ai-render-published.jpg --lang zh-Hans
+	$(CLI) inspect $(OUT)/camera-photo.jpg
+	$(CLI) inspect $(OUT)/edited-photo.jpg --lang zh-Hans
+
+test: $(INSTALLED)
+	$(BIN)/pytest
+
+lint: $(INSTALLED)
+	$(BIN)/ruff check provenance service tests bench samples
+	$(BIN)/ruff format --check provenance service tests bench samples
+	$(BIN)/mypy
+
+format: $(INSTALLED)
+	$(BIN)/ruff format provenance service tests bench samples
+	$(BIN)/ruff check --fix provenance service tests bench samples
+
+bench: $(INSTALLED) 
+	$(BIN)/python bench/bench_core.py
+
+clean:
+	rm -rf $(VENV) $(OUT) .pytest_cache .mypy_cache .ruff_cache
