@@ -157,6 +157,37 @@ def sign(
 
     Raises :class:`SigningError` when the SDK or the signer refuses.
     """
+    signed, _ = _sign(data, media_type, manifest, signer, trust, parent, embed=True)
+    return signed
+
+
+def sign_detached(
+    data: bytes,
+    media_type: str,
+    manifest: dict[str, Any],
+    signer: Signer,
+    trust: TrustConfig,
+    parent: ParentIngredient | None = None,
+) -> bytes:
+    """Sign a manifest bound to ``data`` without touching it; return the manifest store bytes.
+
+    The result is a detached (sidecar) manifest, verified with ``read(data, ..., sidecar=...)``.
+    Raises :class:`SigningError` when the SDK or the signer refuses.
+    """
+    _, manifest_bytes = _sign(data, media_type, manifest, signer, trust, parent, embed=False)
+    return manifest_bytes
+
+
+def _sign(
+    data: bytes,
+    media_type: str,
+    manifest: dict[str, Any],
+    signer: Signer,
+    trust: TrustConfig,
+    parent: ParentIngredient | None,
+    *,
+    embed: bool,
+) -> tuple[bytes, bytes]:
     ctx = _context(trust)
     failures: list[BaseException] = []
 
@@ -176,13 +207,15 @@ def sign(
     out = io.BytesIO()
     try:
         with sdk_signer, c2pa.Builder(manifest, context=ctx) as builder:
+            if not embed:
+                builder.set_no_embed()
             if parent is not None:
                 builder.add_ingredient(
                     {"title": parent.title, "relationship": "parentOf", "label": parent.instance_label},
                     parent.media_type,
                     io.BytesIO(parent.data),
                 )
-            builder.sign(sdk_signer, media_type, io.BytesIO(data), out)
+            manifest_bytes = builder.sign(sdk_signer, media_type, io.BytesIO(data), out)
     except c2pa.C2paError as exc:
         if failures:
             cause = failures[0]
@@ -192,4 +225,4 @@ def sign(
             f"the C2PA SDK refused to sign: {_sdk_message(exc)}",
             hint="check that the key matches the certificate and the chain is leaf + intermediate",
         ) from exc
-    return out.getvalue()
+    return out.getvalue(), bytes(manifest_bytes)

@@ -105,11 +105,13 @@ def _visit(
         rule = _matching_rule(action.action, action.digital_source_type)
         if rule is None:
             continue
+        term = iptc_term(action.digital_source_type)
+        claim = f"{action.action} with {term} ({rule.name}) in {where}, signed by {signer}"
         if counted:
             found[rule.label] = None
-            text = f"{rule.label}: {action.action} {rule.name} in {where}, signed by {signer}"
+            text = f"{rule.label}: {claim}"
         else:
-            text = f"not counted ({why_not}): {action.action} {rule.name} in {where}, signed by {signer}"
+            text = f"not counted ({why_not}): {claim}"
         reasons.append(
             Reason(
                 label=rule.label if counted else None,
