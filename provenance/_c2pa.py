@@ -18,6 +18,7 @@ import io
 import json
 import re
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -136,13 +137,14 @@ def read(data: bytes, media_type: str, trust: TrustConfig, sidecar: bytes | None
 
 
 @dataclass(frozen=True)
-class ParentIngredient:
-    """The upload, added to the new manifest as its ``parentOf`` ingredient."""
+class Ingredient:
+    """An asset added to a new manifest as an ingredient (e.g. the upload, as ``parentOf``)."""
 
     data: bytes
     media_type: str
     title: str
-    instance_label: str  # referenced from the c2pa.opened action's ``ingredientIds``
+    instance_label: str  # referenced from actions' ``parameters.ingredientIds``
+    relationship: str = "parentOf"  # or componentOf / inputTo
 
 
 def sign(
@@ -151,13 +153,13 @@ def sign(
     manifest: dict[str, Any],
     signer: Signer,
     trust: TrustConfig,
-    parent: ParentIngredient | None = None,
+    ingredients: Sequence[Ingredient] = (),
 ) -> bytes:
     """Embed a new signed manifest into ``data`` and return the signed bytes.
 
     Raises :class:`SigningError` when the SDK or the signer refuses.
     """
-    signed, _ = _sign(data, media_type, manifest, signer, trust, parent, embed=True)
+    signed, _ = _sign(data, media_type, manifest, signer, trust, ingredients, embed=True)
     return signed
 
 
@@ -167,14 +169,14 @@ def sign_detached(
     manifest: dict[str, Any],
     signer: Signer,
     trust: TrustConfig,
-    parent: ParentIngredient | None = None,
+    ingredients: Sequence[Ingredient] = (),
 ) -> bytes:
     """Sign a manifest bound to ``data`` without touching it; return the manifest store bytes.
 
     The result is a detached (sidecar) manifest, verified with ``read(data, ..., sidecar=...)``.
     Raises :class:`SigningError` when the SDK or the signer refuses.
     """
-    _, manifest_bytes = _sign(data, media_type, manifest, signer, trust, parent, embed=False)
+    _, manifest_bytes = _sign(data, media_type, manifest, signer, trust, ingredients, embed=False)
     return manifest_bytes
 
 
@@ -184,7 +186,7 @@ def _sign(
     manifest: dict[str, Any],
     signer: Signer,
     trust: TrustConfig,
-    parent: ParentIngredient | None,
+    ingredients: Sequence[Ingredient],
     *,
     embed: bool,
 ) -> tuple[bytes, bytes]:
@@ -209,11 +211,15 @@ def _sign(
         with sdk_signer, c2pa.Builder(manifest, context=ctx) as builder:
             if not embed:
                 builder.set_no_embed()
-            if parent is not None:
+            for ingredient in ingredients:
                 builder.add_ingredient(
-                    {"title": parent.title, "relationship": "parentOf", "label": parent.instance_label},
-                    parent.media_type,
-                    io.BytesIO(parent.data),
+                    {
+                        "title": ingredient.title,
+                        "relationship": ingredient.relationship,
+                        "label": ingredient.instance_label,
+                    },
+                    ingredient.media_type,
+                    io.BytesIO(ingredient.data),
                 )
             manifest_bytes = builder.sign(sdk_signer, media_type, io.BytesIO(data), out)
     except c2pa.C2paError as exc:

@@ -42,7 +42,8 @@ _LEGACY_INFORMATIONAL = frozenset(
     {"timeStamp.untrusted", "timeStamp.malformed", "timeStamp.mismatch", "algorithm.deprecated"}
 )
 
-MAX_INGREDIENT_DEPTH = 32
+MAX_INGREDIENT_DEPTH = 32  # levels below the active manifest
+MAX_INGREDIENT_NODES = 2000  # nodes in the whole tree: a store can reuse manifests, so trees can explode
 
 
 def _codes(entries: Any) -> tuple[StatusCode, ...]:
@@ -92,7 +93,7 @@ def _signer(manifest: Mapping[str, Any]) -> SignerInfo | None:
     return SignerInfo(
         common_name=_text(info.get("common_name")),
         issuer=_text(info.get("issuer")),
-        alg=_text(info.get("alg")),
+        alg=(_text(info.get("alg")) or "").lower() or None,
         serial=_text(info.get("cert_serial_number")),
         time=_text(info.get("time")),
     )
@@ -155,6 +156,7 @@ class _TreeBuilder:
         self.manifests: Mapping[str, Any] = manifests if isinstance(manifests, Mapping) else {}
         results = report.get("validation_results")
         deltas = results.get("ingredientDeltas") if isinstance(results, Mapping) else None
+        self.nodes = 0
         self.deltas: dict[str, Codes] = {}
         for delta in deltas or ():
             if isinstance(delta, Mapping) and isinstance(delta.get("ingredientAssertionURI"), str):
@@ -176,10 +178,14 @@ class _TreeBuilder:
                 label=label, state=State.UNAVAILABLE, title=title, relationship=relationship, codes=codes
             )
         ingredients: list[ManifestNode] = []
-        if depth < MAX_INGREDIENT_DEPTH:
-            for entry in manifest.get("ingredients") or ():
-                if isinstance(entry, Mapping):
-                    ingredients.append(self.ingredient(label, entry, depth + 1, seen | {label}))
+        entries = [e for e in manifest.get("ingredients") or () if isinstance(e, Mapping)]
+        truncated = bool(entries) and (
+            depth >= MAX_INGREDIENT_DEPTH or self.nodes + len(entries) > MAX_INGREDIENT_NODES
+        )
+        if not truncated:
+            self.nodes += len(entries)
+            for entry in entries:
+                ingredients.append(self.ingredient(label, entry, depth + 1, seen | {label}))
         return ManifestNode(
             label=label,
             state=state,
@@ -191,6 +197,7 @@ class _TreeBuilder:
             assertion_labels=_assertion_labels(manifest),
             ingredients=tuple(ingredients),
             codes=codes,
+            truncated=truncated,
         )
 
     def ingredient(self, parent_label: str, entry: Mapping[str, Any], depth: int, seen: frozenset[str]) -> ManifestNode:

@@ -105,7 +105,8 @@ class ManifestNode:
     """A manifest and, recursively, the ingredients it declares.
 
     For the active manifest ``relationship`` is ``None``. For an ingredient without provenance of
-    its own, ``label`` is ``None`` and ``state`` is ``absent``.
+    its own, ``label`` is ``None`` and ``state`` is ``absent``. ``truncated`` is true when this
+    manifest's ingredients were not read because the tree exceeds the inspection limits.
     """
 
     label: str | None
@@ -118,6 +119,7 @@ class ManifestNode:
     assertion_labels: tuple[str, ...] = ()
     ingredients: tuple[ManifestNode, ...] = ()
     codes: Codes = field(default_factory=Codes)
+    truncated: bool = False
 
     def walk(self) -> list[ManifestNode]:
         """This node and all its descendants, depth first."""
@@ -137,6 +139,7 @@ class ManifestNode:
             "actions": [a.to_dict() for a in self.actions],
             "assertions": list(self.assertion_labels),
             "failures": [c.code for c in self.codes.failure],
+            "truncated": self.truncated,
             "ingredients": [i.to_dict() for i in self.ingredients],
         }
 

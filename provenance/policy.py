@@ -138,6 +138,19 @@ def _visit(
                     text=f"not counted (no IPTC digitalSourceType): vendor assertion {assertion} in {where}",
                 )
             )
+    if node.truncated:
+        reasons.append(
+            Reason(
+                label=None,
+                counted=False,
+                manifest=node.label,
+                path=path,
+                action=None,
+                digital_source_type=None,
+                signer=signer,
+                text=f"not evaluated: the ingredients of {where} exceed the inspection limits",
+            )
+        )
     for ingredient in node.ingredients:
         child_counted = counted and ingredient.relationship in COUNTED_RELATIONSHIPS and ingredient.state in accept
         child_why = why_not if not counted else _why_not(ingredient, ingredient.state, is_active=False)
@@ -166,6 +179,11 @@ def evaluate(
             labels -= losers
     ordered = tuple(label for label in LABEL_ORDER if label in labels)
     return Decision(ordered, tuple(reasons), POLICY_VERSION)
+
+
+def kept(label: str, labels: tuple[str, ...]) -> bool:
+    """Whether ``label`` survives in ``labels``, itself or through a label that outranks it."""
+    return label in labels or any(label in PRECEDENCE.get(other, ()) for other in labels)
 
 
 def decide(asset_state: State, active: ManifestNode | None) -> Decision:

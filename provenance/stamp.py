@@ -165,17 +165,22 @@ def stamp(
             f"the upload only references a remote manifest ({upstream.remote_manifest_url or 'no URL'}), "
             "which is never fetched; stamping it would hide that provenance"
         )
+    if upstream.active_manifest is not None and any(n.truncated for n in upstream.active_manifest.walk()):
+        raise InputError(
+            "the upload's provenance chain is too deep or too large to evaluate in full; "
+            "stamping it could hide an AI claim"
+        )
     claimed = upstream_ai_labels(upstream)
     if claimed and request.source in NON_AI_SOURCES and not request.override_upstream:
         raise UpstreamConflictError(
             f"the upload's provenance says {', '.join(claimed)} but the declaration is {request.source.value!r}",
             hint='declare ai_generated/ai_edited, or pass --override-upstream "reason" to record why',
         )
-    parent = None
+    parents = []
     if upstream.state is not State.ABSENT:
-        parent = _c2pa.ParentIngredient(data, upstream.media_type, request.upload_name, PARENT_INGREDIENT_ID)
+        parents.append(_c2pa.Ingredient(data, upstream.media_type, request.upload_name, PARENT_INGREDIENT_ID))
     manifest = _manifest(request, upstream, claimed if request.source in NON_AI_SOURCES else ())
-    signed = _c2pa.sign(data, upstream.media_type, manifest, signer, trust, parent)
+    signed = _c2pa.sign(data, upstream.media_type, manifest, signer, trust, parents)
 
     verdict = inspect(signed, trust, limits=limits)
     if verdict.state is not State.TRUSTED:
@@ -184,6 +189,7 @@ def stamp(
             f"the stamped file verifies as {verdict.state.value}, not trusted ({failures})",
             hint="the signing certificate must chain to one of the configured trust anchors",
         )
-    if upstream.labels and not verdict.labels:
-        raise VerificationError(f"stamping would lose the upload's labels {', '.join(upstream.labels)}")
+    lost = [label for label in upstream.labels if not policy.kept(label, verdict.labels)]
+    if lost:
+        raise VerificationError(f"stamping would lose the upload's labels {', '.join(lost)}")
     return StampedAsset(signed, upstream.media_type, verdict, upstream)

@@ -204,3 +204,25 @@ def test_ai_ingredient_survives_publish_and_edit(tree: ManifestNode, steps: list
     if before & AI:
         assert after & AI
     assert after <= before  # human steps add no AI label
+
+
+def test_truncated_tree_is_reported_not_silent() -> None:
+    tree = dataclasses.replace(node((Action("c2pa.opened"),)), truncated=True)
+    decision = decide(State.TRUSTED, tree)
+    assert decision.labels == ()
+    assert any("not evaluated" in r.text for r in decision.reasons)
+
+
+@pytest.mark.parametrize(
+    ("label", "labels", "kept"),
+    [
+        ("ai_generated", ("ai_generated",), True),
+        ("ai_edited", ("ai_generated",), True),  # outranked, not lost
+        ("ai_generated", ("ai_edited",), False),
+        ("ai_edited", (), False),
+    ],
+)
+def test_kept_respects_precedence(label: str, labels: tuple[str, ...], kept: bool) -> None:
+    from provenance.policy import kept as is_kept
+
+    assert is_kept(label, labels) is kept
