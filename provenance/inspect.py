@@ -9,12 +9,13 @@ not only from its summary state: the SDK reports an untrusted signer as "Valid" 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from provenance import _c2pa, policy
 from provenance.errors import ManifestError
-from provenance.media import DEFAULT_LIMITS, Limits, check_input
+from provenance.media import DEFAULT_LIMITS, Limits, MediaInfo, check_input
 from provenance.models import Action, Codes, ManifestNode, SignerInfo, State, StatusCode, Verdict
 from provenance.trust import TrustConfig
 
@@ -272,6 +273,24 @@ def verdict_from_report(
     )
 
 
+# Hashing a large file on the other core while the SDK reads it hides the hash's cost: hashlib
+# releases the GIL, and so does the SDK's native code. Below this size a thread costs more than it saves.
+CONCURRENT_HASH_MIN = 256 * 1024  # bytes
+_hasher = ThreadPoolExecutor(max_workers=2, thread_name_prefix="provenance-sha256")
+
+
+def _sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_later(data: bytes) -> Callable[[], str]:
+    """Start hashing ``data``; the returned function gives the hex digest when it is needed."""
+    if len(data) < CONCURRENT_HASH_MIN:
+        digest = _sha256_hex(data)
+        return lambda: digest
+    return _hasher.submit(_sha256_hex, data).result
+
+
 def inspect(
     data: bytes,
     trust: TrustConfig,
@@ -285,16 +304,33 @@ def inspect(
     Raises :class:`~provenance.errors.InputError` for empty, truncated, oversized or unsupported
     input and :class:`~provenance.errors.ManifestError` for a manifest the SDK cannot parse.
     """
-    media_type = check_input(data, limits)
-    digest = hashlib.sha256(data).hexdigest()
-    outcome = _c2pa.read(data, media_type, trust, sidecar)
+    info = check_input(data, limits)
+    return inspect_checked(data, info, trust, sha256_later(data), sidecar=sidecar)
+
+
+def inspect_checked(
+    data: bytes,
+    info: MediaInfo,
+    trust: TrustConfig,
+    sha256: Callable[[], str],
+    *,
+    sidecar: bytes | None = None,
+) -> Verdict:
+    """:func:`inspect` for bytes already checked by :func:`~provenance.media.check_input`."""
+    outcome: _c2pa.ReadOutcome
+    if sidecar is None and not info.may_carry_manifest:
+        outcome = _c2pa.Absent()  # no place in these bytes where a manifest could be
+    else:
+        outcome = _c2pa.read(data, info.media_type, trust, sidecar)
     if isinstance(outcome, _c2pa.StoreReport):
-        return verdict_from_report(outcome.report, sha256=digest, size=len(data), media_type=media_type, trust=trust)
+        return verdict_from_report(
+            outcome.report, sha256=sha256(), size=len(data), media_type=info.media_type, trust=trust
+        )
     state = State.ABSENT if isinstance(outcome, _c2pa.Absent) else State.UNAVAILABLE
     return Verdict(
-        sha256=digest,
+        sha256=sha256(),
         size=len(data),
-        media_type=media_type,
+        media_type=info.media_type,
         state=state,
         labels=(),
         reasons=(),

@@ -109,10 +109,21 @@ def sniff(data: bytes) -> str:
     raise InputError("unsupported or unrecognised file type", hint="not an image, video, audio or PDF file")
 
 
-def _check_jpeg(data: bytes) -> None:
+@dataclass(frozen=True)
+class MediaInfo:
+    """What the structural check learnt about an input."""
+
+    media_type: str
+    #: False only when the bytes cannot hold an embedded C2PA manifest or a remote reference to one
+    #: (checked for JPEG and PNG; every other type is left to the SDK).
+    may_carry_manifest: bool = True
+
+
+def _check_jpeg(data: bytes, limits: Limits) -> MediaInfo:
     pos = 2
     n = len(data)
-    seen_frame = False
+    size: tuple[int, int] | None = None
+    may_carry = False
     while True:
         # skip fill bytes between segments
         while pos < n and data[pos] == 0xFF and pos + 1 < n and data[pos + 1] == 0xFF:
@@ -126,35 +137,53 @@ def _check_jpeg(data: bytes) -> None:
             pos += 2
             continue
         length = int.from_bytes(data[pos + 2 : pos + 4], "big")
-        if length < 2 or pos + 2 + length > n:
+        end = pos + 2 + length
+        if length < 2 or end > n:
             raise InputError("truncated or corrupt JPEG (segment runs past end of file)")
-        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
-            seen_frame = True
-        pos += 2 + length
-    if not seen_frame:
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC) and size is None:
+            if length < 7:
+                raise InputError("corrupt JPEG (short frame header)")
+            height, width = struct.unpack(">HH", data[pos + 5 : pos + 9])
+            size = (width, height)
+        elif marker == 0xEB or (marker == 0xE1 and data.find(b"provenance", pos, end) != -1):
+            # APP11 holds C2PA's JUMBF manifest store; an APP1 XMP packet may reference a remote one.
+            may_carry = True
+        pos = end
+    if size is None:
         raise InputError("corrupt JPEG (no frame header)")
-    if not data.rstrip(b"\x00").endswith(b"\xff\xd9"):
+    _check_pixels(*size, limits)
+    # The entropy-coded data must be complete; zero padding after EOI is tolerated.
+    if not data[-4096:].rstrip(b"\x00").endswith(b"\xff\xd9"):
         raise InputError("truncated JPEG (no end-of-image marker)")
+    return MediaInfo(JPEG, may_carry)
 
 
-def _check_png(data: bytes) -> None:
+# Chunks that can hold C2PA data or XMP (which may carry a remote manifest reference).
+_PNG_PROVENANCE_CHUNKS = frozenset({b"caBX", b"iTXt", b"tEXt", b"zTXt"})
+
+
+def _check_png(data: bytes, limits: Limits) -> MediaInfo:
+    view = memoryview(data)
     pos = 8
     n = len(data)
-    first = True
+    may_carry = False
     while pos + 12 <= n:
         length = int.from_bytes(data[pos : pos + 4], "big")
         ctype = data[pos + 4 : pos + 8]
         end = pos + 12 + length
         if end > n:
             raise InputError(f"truncated PNG (chunk {ctype!r} runs past end of file)")
-        if first and ctype != b"IHDR":
-            raise InputError("corrupt PNG (first chunk is not IHDR)")
-        first = False
+        if pos == 8:
+            if ctype != b"IHDR" or length < 8:
+                raise InputError("corrupt PNG (first chunk is not IHDR)")
+            width, height = struct.unpack(">II", data[pos + 8 : pos + 16])
+            _check_pixels(width, height, limits)
         crc = int.from_bytes(data[end - 4 : end], "big")
-        if zlib.crc32(data[pos + 4 : end - 4]) != crc:
+        if zlib.crc32(view[pos + 4 : end - 4]) != crc:
             raise InputError(f"corrupt PNG (bad checksum in chunk {ctype!r})")
+        may_carry = may_carry or ctype in _PNG_PROVENANCE_CHUNKS
         if ctype == b"IEND":
-            return
+            return MediaInfo(PNG, may_carry)
         pos = end
     raise InputError("truncated PNG (no IEND chunk)")
 
@@ -165,7 +194,14 @@ def _check_riff(data: bytes) -> None:
         raise InputError("truncated RIFF/WebP file (declared size exceeds file)")
 
 
-def _check_dimensions(data: bytes, limits: Limits) -> None:
+def _check_pixels(width: int, height: int, limits: Limits) -> None:
+    if width <= 0 or height <= 0:
+        raise InputError("image has no pixels")
+    if width * height > limits.max_pixels:
+        raise InputError(f"image dimensions {width}x{height} exceed the safety limit of {limits.max_pixels} pixels")
+
+
+def _check_dimensions_with_pillow(data: bytes, limits: Limits) -> None:
     with warnings.catch_warnings():
         # Our own limit below decides; Pillow's warning threshold is lower than it.
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -176,18 +212,14 @@ def _check_dimensions(data: bytes, limits: Limits) -> None:
             raise InputError(f"image dimensions exceed the safety limit: {exc}") from exc
         except Exception as exc:  # Pillow raises many types for garbage; all mean "unreadable"
             raise InputError(f"unreadable or corrupt image ({type(exc).__name__})") from exc
-    if width <= 0 or height <= 0:
-        raise InputError("image has no pixels")
-    if width * height > limits.max_pixels:
-        raise InputError(f"image dimensions {width}x{height} exceed the safety limit of {limits.max_pixels} pixels")
+    _check_pixels(width, height, limits)
 
 
-_STRUCTURE_CHECKS = {JPEG: _check_jpeg, PNG: _check_png, WEBP: _check_riff}
-_PILLOW_DIMENSIONS = frozenset({JPEG, PNG, WEBP, TIFF, GIF})
+_PILLOW_DIMENSIONS = frozenset({WEBP, TIFF, GIF})
 
 
-def check_input(data: bytes, limits: Limits = DEFAULT_LIMITS) -> str:
-    """Sniff ``data`` and check it against ``limits``; return the media type.
+def check_input(data: bytes, limits: Limits = DEFAULT_LIMITS) -> MediaInfo:
+    """Sniff ``data`` and check it against ``limits``, reading headers only (no pixel decoding).
 
     Raises :class:`InputError` for empty, oversized, truncated or unrecognised input and for
     images whose declared dimensions exceed ``limits.max_pixels``.
@@ -195,9 +227,12 @@ def check_input(data: bytes, limits: Limits = DEFAULT_LIMITS) -> str:
     if len(data) > limits.max_bytes:
         raise InputError(f"file is {len(data)} bytes; the limit is {limits.max_bytes}")
     media_type = sniff(data)
-    check = _STRUCTURE_CHECKS.get(media_type)
-    if check is not None:
-        check(data)
+    if media_type == JPEG:
+        return _check_jpeg(data, limits)
+    if media_type == PNG:
+        return _check_png(data, limits)
+    if media_type == WEBP:
+        _check_riff(data)
     if media_type in _PILLOW_DIMENSIONS:
-        _check_dimensions(data, limits)
-    return media_type
+        _check_dimensions_with_pillow(data, limits)
+    return MediaInfo(media_type)

@@ -16,15 +16,16 @@ Invariants:
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from dataclasses import dataclass
 from typing import Any, Final
 
 from provenance import __version__, _c2pa, policy
 from provenance.errors import InputError, UpstreamConflictError, VerificationError
-from provenance.inspect import inspect
+from provenance.inspect import inspect_checked, sha256_later
 from provenance.keys.signers import Signer
-from provenance.media import DEFAULT_LIMITS, STAMPABLE, Limits
+from provenance.media import DEFAULT_LIMITS, STAMPABLE, Limits, MediaInfo, check_input
 from provenance.models import State, Verdict
 from provenance.trust import TrustConfig
 
@@ -61,6 +62,13 @@ SOURCE_TYPES: Final = {
 NON_AI_SOURCES: Final = frozenset({Source.CAMERA, Source.HUMAN})
 
 MAX_TITLE = 512  # characters
+
+
+# The upload's digest is computed concurrently and filled in at the end; this is the placeholder.
+def _pending_digest() -> str:
+    return ""
+
+
 MAX_REASON = 2000  # characters
 
 
@@ -154,7 +162,9 @@ def stamp(
     :class:`~provenance.errors.SigningError` and :class:`VerificationError` (the result is not
     trusted under ``trust`` or lost an upstream AI label).
     """
-    upstream = inspect(data, trust, limits=limits)
+    info = check_input(data, limits)
+    upload_sha256 = sha256_later(data)  # runs on the other core while we read and sign
+    upstream = inspect_checked(data, info, trust, _pending_digest)
     if upstream.media_type not in STAMPABLE:
         raise InputError(
             f"cannot stamp {upstream.media_type}",
@@ -182,7 +192,9 @@ def stamp(
     manifest = _manifest(request, upstream, claimed if request.source in NON_AI_SOURCES else ())
     signed = _c2pa.sign(data, upstream.media_type, manifest, signer, trust, parents)
 
-    verdict = inspect(signed, trust, limits=limits)
+    # Full re-inspection of what we produced (the SDK's own post-sign check is off: it does not
+    # check trust). The bytes come from the SDK, so only the structural pre-checks are skipped.
+    verdict = inspect_checked(signed, MediaInfo(upstream.media_type), trust, sha256_later(signed))
     if verdict.state is not State.TRUSTED:
         failures = ", ".join(sorted(verdict.codes.failure_codes())) or "no failure codes"
         raise VerificationError(
@@ -192,4 +204,4 @@ def stamp(
     lost = [label for label in upstream.labels if not policy.kept(label, verdict.labels)]
     if lost:
         raise VerificationError(f"stamping would lose the upload's labels {', '.join(lost)}")
-    return StampedAsset(signed, upstream.media_type, verdict, upstream)
+    return StampedAsset(signed, upstream.media_type, verdict, dataclasses.replace(upstream, sha256=upload_sha256()))

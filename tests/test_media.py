@@ -93,7 +93,7 @@ def test_media_type_comes_from_bytes(data: bytes, media_type: str) -> None:
 
 def test_wrong_extension_does_not_matter(trust: TrustConfig, signer: FileKeySigner) -> None:
     png_named_jpg = images.png()
-    assert check_input(png_named_jpg) == "image/png"
+    assert check_input(png_named_jpg).media_type == "image/png"
     result = stamp(png_named_jpg, StampRequest(Source.CAMERA, upload_name="photo.jpg"), signer, trust)
     assert result.media_type == "image/png"
     assert result.data.startswith(b"\x89PNG")

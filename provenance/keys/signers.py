@@ -121,6 +121,15 @@ class FileKeySigner:
     def certificate_chain_pem(self) -> bytes:
         return self._chain_pem
 
+    def unsafe_private_key_pem(self) -> bytes:
+        """The private key as PKCS#8 PEM, to hand to the C2PA SDK's native signer.
+
+        Unsafe: it is the secret. Never log, return or persist it.
+        """
+        return self._key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+
     def sign(self, data: bytes) -> bytes:
         key = self._key
         if isinstance(key, ec.EllipticCurvePrivateKey):
