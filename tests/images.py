@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import random
 
 from PIL import Image, ImageDraw
 
@@ -24,6 +25,11 @@ def picture(width: int = 320, height: int = 240, seed: int = 0) -> Image.Image:
         draw.line([(i, 0), (width - i, height)], fill=((i * 7 + seed) % 256, (i * 3) % 256, 200), width=3)
     draw.ellipse([width // 4, height // 4, 3 * width // 4, 3 * height // 4], outline=(255, 255, 0), width=4)
     return img
+
+
+def noise(width: int, height: int, seed: int = 0) -> Image.Image:
+    """Deterministic noise: JPEG cannot compress it, so files get large quickly."""
+    return Image.frombytes("RGB", (width, height), random.Random(seed).randbytes(width * height * 3))
 
 
 def encode(img: Image.Image, fmt: str = "JPEG", **params: object) -> bytes:

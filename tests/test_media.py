@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import struct
 import zlib
 
@@ -111,3 +112,36 @@ def test_stamp_refuses_non_image_media(trust: TrustConfig, signer: FileKeySigner
         stamp(
             (EXTERNAL / "c2pa-python" / "sample1_signed.wav").read_bytes(), StampRequest(Source.CAMERA), signer, trust
         )
+
+
+def test_manifest_prefilter_only_skips_bytes_that_cannot_hold_one(trust: TrustConfig, signer: FileKeySigner) -> None:
+    plain_jpeg, plain_png = images.jpeg(), images.png()
+    assert not check_input(plain_jpeg).may_carry_manifest
+    assert not check_input(plain_png).may_carry_manifest
+    for data in (plain_jpeg, plain_png):
+        stamped = stamp(data, StampRequest(Source.CAMERA), signer, trust).data
+        assert check_input(stamped).may_carry_manifest
+    # Unsigned XMP is not a manifest; XMP that may reference a remote one, and PNG text chunks, go to the SDK.
+    assert not check_input(images.xmp_ai_jpeg()).may_carry_manifest
+    remote_ref = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><dcterms:provenance>https://example.com/m.c2pa</dcterms:provenance></x:xmpmeta>'
+    assert check_input(images.encode(images.picture(), "JPEG", xmp=remote_ref)).may_carry_manifest
+    assert check_input((EXTERNAL / "c2pa-rs" / "cloud.jpg").read_bytes()).may_carry_manifest
+    assert check_input(images.encode(images.picture(), "PNG", pnginfo=_text_chunk())).may_carry_manifest
+
+
+def _text_chunk() -> object:
+    from PIL import PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Comment", "hello")
+    return info
+
+
+def test_large_files_are_hashed_correctly(trust: TrustConfig, signer: FileKeySigner) -> None:
+    # Files above CONCURRENT_HASH_MIN are hashed on a worker thread while the SDK works.
+    data = images.encode(images.noise(900, 700), "JPEG", quality=95)
+    assert len(data) > 256 * 1024
+    result = stamp(data, StampRequest(Source.CAMERA), signer, trust)
+    assert result.upstream.sha256 == hashlib.sha256(data).hexdigest()
+    assert result.verdict.sha256 == hashlib.sha256(result.data).hexdigest()
+    assert inspect(result.data, trust).sha256 == result.verdict.sha256
