@@ -163,13 +163,13 @@ def stamp(
     trusted under ``trust`` or lost an upstream AI label).
     """
     info = check_input(data, limits)
-    upload_sha256 = sha256_later(data)  # runs on the other core while we read and sign
-    upstream = inspect_checked(data, info, trust, _pending_digest)
-    if upstream.media_type not in STAMPABLE:
+    if info.media_type not in STAMPABLE:
         raise InputError(
-            f"cannot stamp {upstream.media_type}",
+            f"cannot stamp {info.media_type}",
             hint="stamp takes JPEG, PNG, WebP, TIFF, AVIF or HEIC images",
         )
+    upload_sha256 = sha256_later(data)  # runs on the other core while we read and sign
+    upstream = inspect_checked(data, info, trust, _pending_digest)
     if upstream.state is State.UNAVAILABLE:
         raise InputError(
             f"the upload only references a remote manifest ({upstream.remote_manifest_url or 'no URL'}), "
