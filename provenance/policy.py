@@ -124,21 +124,14 @@ def _visit(
                 text=text,
             )
         )
-    for assertion in node.assertion_labels:
-        if assertion.startswith(LEGACY_AI_ASSERTIONS):
-            reasons.append(
-                Reason(
-                    label=None,
-                    counted=False,
-                    manifest=node.label,
-                    path=path,
-                    action=None,
-                    digital_source_type=None,
-                    signer=signer,
-                    text=f"not counted (no IPTC digitalSourceType): vendor assertion {assertion} in {where}",
-                )
-            )
+    notes = [
+        f"not counted (no IPTC digitalSourceType): vendor assertion {assertion} in {where}"
+        for assertion in node.assertion_labels
+        if assertion.startswith(LEGACY_AI_ASSERTIONS)
+    ]
     if node.truncated:
+        notes.append(f"not evaluated: the ingredients of {where} exceed the inspection limits")
+    for text in notes:
         reasons.append(
             Reason(
                 label=None,
@@ -148,7 +141,7 @@ def _visit(
                 action=None,
                 digital_source_type=None,
                 signer=signer,
-                text=f"not evaluated: the ingredients of {where} exceed the inspection limits",
+                text=text,
             )
         )
     for ingredient in node.ingredients:
