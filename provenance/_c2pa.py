@@ -4,12 +4,14 @@ It turns SDK calls into plain data and library errors:
 
 * reading returns :class:`Absent`, :class:`RemoteOnly` or :class:`StoreReport` (the SDK's JSON
   report as a dict), and raises :class:`InputError` / :class:`ManifestError` otherwise;
-* signing takes a :class:`provenance.keys.Signer` and returns the signed bytes.
+* signing takes a :class:`provenance.keys.Signer` and returns the signed bytes (or, detached,
+  the manifest store bytes).
 
 Invariants kept here: the SDK never touches the network (remote manifest fetching and OCSP are
-off, no network host is allowed) and never makes thumbnails; SDK objects are never shared
-between threads (one Context per thread and trust configuration, one Reader/Builder/Signer per
-call) because sharing them has been reported to crash the native library.
+off, the network host allow-list is empty) and never makes thumbnails or actions of its own; SDK
+objects are never shared between threads (Contexts and native Signers are cached per thread,
+Readers and Builders are made per call) because sharing them has been reported to crash the
+native library.
 """
 
 from __future__ import annotations
