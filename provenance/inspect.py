@@ -4,6 +4,9 @@ Invariant: a verdict's ``labels`` are non-empty only when its ``state`` is ``tru
 come from :func:`provenance.policy.decide` alone. The state is read from the SDK's status codes,
 not only from its summary state: the SDK reports an untrusted signer as "Valid" with the failure
 ``signingCredential.untrusted``, and any failure code we do not recognise makes a manifest invalid.
+The asset's state is its active manifest's: whatever the SDK calls "Invalid" stays invalid, but an
+unrecognised *ingredient* signer (which the SDK rolls up as "Valid") only makes that ingredient
+untrusted; every ingredient carries its own state.
 """
 
 from __future__ import annotations
@@ -93,7 +96,8 @@ def _signer(manifest: Mapping[str, Any]) -> SignerInfo | None:
         return None
     return SignerInfo(
         common_name=_text(info.get("common_name")),
-        issuer=_text(info.get("issuer")),
+        # The SDK calls it "issuer", but it is the organisation (O) of the signing certificate's subject.
+        organization=_text(info.get("issuer")),
         alg=(_text(info.get("alg")) or "").lower() or None,
         serial=_text(info.get("cert_serial_number")),
         time=_text(info.get("time")),

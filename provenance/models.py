@@ -81,19 +81,19 @@ class SignerInfo:
     """Who signed a claim, as the SDK reports it from the signing certificate."""
 
     common_name: str | None
-    issuer: str | None
+    organization: str | None  # O of the signing certificate's subject
     alg: str | None
     serial: str | None
     time: str | None  # signing time from a timestamp, when there is one
 
     def display(self) -> str:
-        parts = [p for p in (self.common_name, self.issuer) if p]
+        parts = [p for p in (self.common_name, self.organization) if p]
         return " / ".join(parts) if parts else "unknown signer"
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "common_name": self.common_name,
-            "issuer": self.issuer,
+            "organization": self.organization,
             "alg": self.alg,
             "serial": self.serial,
             "time": self.time,
