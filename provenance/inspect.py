@@ -16,10 +16,11 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from provenance import _c2pa, policy
-from provenance.errors import ManifestError
+from provenance import _c2pa, assertions, media, policy
+from provenance.errors import InputError, ManifestError
 from provenance.media import DEFAULT_LIMITS, Limits, MediaInfo, check_input
-from provenance.models import Action, Codes, ManifestNode, SignerInfo, State, StatusCode, Verdict
+from provenance.models import Action, ArticleClaim, Codes, ManifestNode, SignerInfo, State, StatusCode, Verdict
+from provenance.policy import AssetKind
 from provenance.trust import TrustConfig
 
 SDK_VERSION = _c2pa.SDK_VERSION
@@ -140,6 +141,28 @@ def _assertion_labels(manifest: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(labels)
 
 
+def _article_claim(manifest: Mapping[str, Any]) -> ArticleClaim | None:
+    for assertion in manifest.get("assertions") or ():
+        if not isinstance(assertion, Mapping) or assertion.get("label") != assertions.ARTICLE:
+            continue
+        data = assertion.get("data")
+        if not isinstance(data, Mapping):
+            return None
+        external_id, version = _text(data.get("external_id")), data.get("version")
+        if external_id is None or not isinstance(version, int) or isinstance(version, bool):
+            return None
+        return ArticleClaim(
+            external_id=external_id,
+            version=version,
+            url=_text(data.get("url")),
+            language=_text(data.get("language")),
+            byline=_text(data.get("byline")),
+            canonical_profile=_text(data.get("canonical_profile")),
+            source=_text(data.get("source")),
+        )
+    return None
+
+
 def _legacy_failures(entries: Any) -> tuple[StatusCode, ...]:
     return tuple(
         c
@@ -200,6 +223,7 @@ class _TreeBuilder:
             claim_generator=_claim_generator(manifest),
             actions=_actions(manifest),
             assertion_labels=_assertion_labels(manifest),
+            article=_article_claim(manifest),
             ingredients=tuple(ingredients),
             codes=codes,
             truncated=truncated,
@@ -241,6 +265,15 @@ class _TreeBuilder:
         return self.node(label, state, codes, relationship, title, depth, seen)
 
 
+def asset_kind(media_type: str) -> AssetKind:
+    """Which label vocabulary applies to a media type."""
+    if media_type == media.TEXT:
+        return AssetKind.ARTICLE
+    if media_type in media.IMAGE_TYPES:
+        return AssetKind.IMAGE
+    return AssetKind.OTHER
+
+
 def verdict_from_report(
     report: Mapping[str, Any], *, sha256: str, size: int, media_type: str, trust: TrustConfig
 ) -> Verdict:
@@ -260,7 +293,7 @@ def verdict_from_report(
         if state is not State.INVALID:
             raise ManifestError("the active manifest is missing from the manifest store")
         active = ManifestNode(label=active_label, state=State.INVALID, codes=codes)
-    decision = policy.decide(state, active)
+    decision = policy.decide(state, active, kind=asset_kind(media_type))
     return Verdict(
         sha256=sha256,
         size=size,
@@ -309,6 +342,11 @@ def inspect(
     input and :class:`~provenance.errors.ManifestError` for a manifest the SDK cannot parse.
     """
     info = check_input(data, limits)
+    if info.media_type == media.TEXT and sidecar is None:
+        raise InputError(
+            "a text file carries no embedded manifest",
+            hint="pass its detached manifest with --sidecar (embedded text manifests, C2PA 2.4 A.8, are not supported)",
+        )
     return inspect_checked(data, info, trust, sha256_later(data), sidecar=sidecar)
 
 

@@ -33,6 +33,9 @@ MP3 = "audio/mpeg"
 PDF = "application/pdf"
 SVG = "image/svg+xml"
 C2PA_MANIFEST = "application/c2pa"
+TEXT = "text/plain"  # UTF-8 text: the canonical form of an article, verified with a detached manifest
+
+IMAGE_TYPES = frozenset({JPEG, PNG, WEBP, TIFF, AVIF, HEIC, HEIF, GIF, SVG})
 
 #: Types ``stamp`` writes a manifest into (the SDK embeds in all of them; pixels untouched).
 STAMPABLE = frozenset({JPEG, PNG, WEBP, TIFF, AVIF, HEIC, HEIF})
@@ -106,7 +109,19 @@ def sniff(data: bytes) -> str:
     text = data[:1024].lstrip().lower()
     if text.startswith(b"<svg") or (text.startswith(b"<?xml") and b"<svg" in text):
         return SVG
-    raise InputError("unsupported or unrecognised file type", hint="not an image, video, audio or PDF file")
+    if _is_utf8_text(data):
+        return TEXT
+    raise InputError("unsupported or unrecognised file type", hint="not an image, video, audio, PDF or UTF-8 text file")
+
+
+def _is_utf8_text(data: bytes) -> bool:
+    if b"\x00" in data:
+        return False
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 @dataclass(frozen=True)

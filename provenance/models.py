@@ -101,6 +101,30 @@ class SignerInfo:
 
 
 @dataclass(frozen=True)
+class ArticleClaim:
+    """The signed ``org.newsroom-provenance.article`` assertion: which CMS article a manifest is for."""
+
+    external_id: str
+    version: int
+    url: str | None = None
+    language: str | None = None
+    byline: str | None = None
+    canonical_profile: str | None = None
+    source: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "external_id": self.external_id,
+            "version": self.version,
+            "url": self.url,
+            "language": self.language,
+            "byline": self.byline,
+            "canonical_profile": self.canonical_profile,
+            "source": self.source,
+        }
+
+
+@dataclass(frozen=True)
 class ManifestNode:
     """A manifest and, recursively, the ingredients it declares.
 
@@ -120,6 +144,7 @@ class ManifestNode:
     ingredients: tuple[ManifestNode, ...] = ()
     codes: Codes = field(default_factory=Codes)
     truncated: bool = False
+    article: ArticleClaim | None = None
 
     def walk(self) -> list[ManifestNode]:
         """This node and all its descendants, depth first."""
@@ -140,6 +165,7 @@ class ManifestNode:
             "assertions": list(self.assertion_labels),
             "failures": [c.code for c in self.codes.failure],
             "truncated": self.truncated,
+            "article": self.article.to_dict() if self.article else None,
             "ingredients": [i.to_dict() for i in self.ingredients],
         }
 
@@ -225,6 +251,7 @@ class Verdict:
             "active_manifest": active.label if active else None,
             "title": active.title if active else None,
             "actions": [a.to_dict() for a in active.actions] if active else [],
+            "article": active.article.to_dict() if active and active.article else None,
             "ingredients": [i.to_dict() for i in active.ingredients] if active else [],
             "remote_manifest_url": self.remote_manifest_url,
             "trust_fingerprint": self.trust_fingerprint,

@@ -7,17 +7,30 @@ descriptions, file names, unsigned XMP and vendor assertions never produce a lab
 cannot count (their manifest is untrusted or invalid) are still reported as uncounted reasons, so
 an AI claim is never dropped silently.
 
+Images and articles share the mechanism but not the words: the same claims read as
+``ai_generated`` / ``ai_edited`` on an image and ``ai_reported`` / ``ai_assisted`` on an article.
+
 Changing any rule below changes ``POLICY_VERSION``.
 """
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 from typing import Final
 
 from provenance.models import Decision, ManifestNode, Reason, State
 
-POLICY_VERSION: Final = "image-labels/1"
+POLICY_VERSION: Final = "labels/2"  # 1: images only; 2: adds the article rules
+
+
+class AssetKind(enum.StrEnum):
+    """Which vocabulary applies: the asset's kind decides, for its whole ingredient tree."""
+
+    IMAGE = "image"
+    ARTICLE = "article"
+    OTHER = "other"  # video, audio, documents: no badge vocabulary yet, so AI claims are reported only
+
 
 IPTC: Final = "http://cv.iptc.org/newscodes/digitalsourcetype/"
 # IPTC terms are matched whatever the URI scheme: both http:// (canonical) and https:// occur in
@@ -39,23 +52,31 @@ COUNTED_RELATIONSHIPS: Final = frozenset({"parentOf", "componentOf"})
 LEGACY_AI_ASSERTIONS: Final = ("com.adobe.generative-ai",)
 
 # Labels that outrank others: when the key is present the values are dropped.
-PRECEDENCE: Final = {"ai_generated": frozenset({"ai_edited"})}
+PRECEDENCE: Final = {"ai_generated": frozenset({"ai_edited"}), "ai_reported": frozenset({"ai_assisted"})}
 
 
 @dataclass(frozen=True)
 class Rule:
-    """``label`` applies when an action's name is (or is not) an origin action and its IPTC term matches."""
+    """For assets of ``kind``: ``label`` applies when an action's name is (or is not) an origin
+    action and its IPTC term is one of ``digital_source_types``."""
 
+    kind: AssetKind
     name: str
     digital_source_types: frozenset[str]
     origin: bool | None  # True: origin actions only; False: all other actions; None: any action
     label: str
 
 
+_AI_MIX: Final = frozenset({COMPOSITE_TRAINED, COMPOSITE_SYNTHETIC})
+IMAGE, ARTICLE = AssetKind.IMAGE, AssetKind.ARTICLE
+
 RULES: Final[tuple[Rule, ...]] = (
-    Rule("created by a trained model", frozenset({TRAINED}), True, "ai_generated"),
-    Rule("edited with a trained model", frozenset({TRAINED}), False, "ai_edited"),
-    Rule("composite with AI content", frozenset({COMPOSITE_TRAINED, COMPOSITE_SYNTHETIC}), None, "ai_edited"),
+    Rule(IMAGE, "created by a trained model", frozenset({TRAINED}), True, "ai_generated"),
+    Rule(IMAGE, "edited with a trained model", frozenset({TRAINED}), False, "ai_edited"),
+    Rule(IMAGE, "composite with AI content", _AI_MIX, None, "ai_edited"),
+    Rule(ARTICLE, "written by a trained model", frozenset({TRAINED}), True, "ai_reported"),
+    Rule(ARTICLE, "edited with a trained model", frozenset({TRAINED}), False, "ai_assisted"),
+    Rule(ARTICLE, "written with AI assistance", _AI_MIX, None, "ai_assisted"),
 )
 
 LABEL_ORDER: Final = ("ai_generated", "ai_edited", "ai_reported", "ai_assisted")
@@ -70,12 +91,12 @@ def iptc_term(digital_source_type: str | None) -> str | None:
     return None
 
 
-def _matching_rule(action: str, digital_source_type: str | None) -> Rule | None:
+def _matching_rule(kind: AssetKind, action: str, digital_source_type: str | None) -> Rule | None:
     term = iptc_term(digital_source_type)
     if term is None:
         return None
     for rule in RULES:
-        if term not in rule.digital_source_types:
+        if rule.kind is not kind or term not in rule.digital_source_types:
             continue
         if rule.origin is None or rule.origin == (action in ORIGIN_ACTIONS):
             return rule
@@ -91,6 +112,7 @@ def _why_not(node: ManifestNode, asset_state: State, is_active: bool) -> str:
 
 
 def _visit(
+    kind: AssetKind,
     node: ManifestNode,
     path: tuple[str, ...],
     counted: bool,
@@ -102,7 +124,7 @@ def _visit(
     signer = node.signer.display() if node.signer else None
     where = " > ".join(path)
     for action in node.actions:
-        rule = _matching_rule(action.action, action.digital_source_type)
+        rule = _matching_rule(kind, action.action, action.digital_source_type)
         if rule is None:
             continue
         term = iptc_term(action.digital_source_type)
@@ -148,13 +170,17 @@ def _visit(
         child_counted = counted and ingredient.relationship in COUNTED_RELATIONSHIPS and ingredient.state in accept
         child_why = why_not if not counted else _why_not(ingredient, ingredient.state, is_active=False)
         title = ingredient.title or ingredient.label or "untitled ingredient"
-        _visit(ingredient, (*path, title), child_counted, child_why, accept, found, reasons)
+        _visit(kind, ingredient, (*path, title), child_counted, child_why, accept, found, reasons)
 
 
 def evaluate(
-    asset_state: State, active: ManifestNode | None, accept: frozenset[State] = frozenset({State.TRUSTED})
+    asset_state: State,
+    active: ManifestNode | None,
+    *,
+    kind: AssetKind,
+    accept: frozenset[State] = frozenset({State.TRUSTED}),
 ) -> Decision:
-    """Apply the rules to a manifest tree.
+    """Apply the rules for ``kind`` to a manifest tree.
 
     ``accept`` is the set of manifest states whose claims count. The label policy uses only
     ``trusted``; the stamp guard also looks at ``untrusted`` (valid but unknown signer) claims.
@@ -163,9 +189,13 @@ def evaluate(
         return Decision((), (), POLICY_VERSION)
     found: dict[str, None] = {}
     reasons: list[Reason] = []
-    counted = asset_state in accept
+    counted = asset_state in accept and kind is not AssetKind.OTHER
+    why_not = (
+        "no badge vocabulary for this media type" if kind is AssetKind.OTHER else _why_not(active, asset_state, True)
+    )
+    rules_kind = AssetKind.IMAGE if kind is AssetKind.OTHER else kind
     root_title = active.title or active.label or "active manifest"
-    _visit(active, (root_title,), counted, _why_not(active, asset_state, True), accept, found, reasons)
+    _visit(rules_kind, active, (root_title,), counted, why_not, accept, found, reasons)
     labels = set(found)
     for winner, losers in PRECEDENCE.items():
         if winner in labels:
@@ -179,6 +209,6 @@ def kept(label: str, labels: tuple[str, ...]) -> bool:
     return label in labels or any(label in PRECEDENCE.get(other, ()) for other in labels)
 
 
-def decide(asset_state: State, active: ManifestNode | None) -> Decision:
+def decide(asset_state: State, active: ManifestNode | None, *, kind: AssetKind) -> Decision:
     """Labels for display: only claims from trusted manifests count; none unless the asset is trusted."""
-    return evaluate(asset_state, active, frozenset({State.TRUSTED}))
+    return evaluate(asset_state, active, kind=kind, accept=frozenset({State.TRUSTED}))

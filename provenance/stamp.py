@@ -21,7 +21,7 @@ import enum
 from dataclasses import dataclass
 from typing import Any, Final
 
-from provenance import __version__, _c2pa, policy
+from provenance import __version__, _c2pa, assertions, policy
 from provenance.errors import InputError, UpstreamConflictError, VerificationError
 from provenance.inspect import inspect_checked, sha256_later
 from provenance.keys.signers import Signer
@@ -30,10 +30,6 @@ from provenance.models import State, Verdict
 from provenance.trust import TrustConfig
 
 CLAIM_GENERATOR: Final = "newsroom-provenance"
-#: Namespace of the custom assertions this product signs.
-ASSERTION_NAMESPACE: Final = "org.newsroom-provenance"
-DECLARATION_ASSERTION: Final = f"{ASSERTION_NAMESPACE}.declaration"
-OVERRIDE_ASSERTION: Final = f"{ASSERTION_NAMESPACE}.upstream-override"
 PARENT_INGREDIENT_ID: Final = "upload"
 
 EMPTY_SOURCE_TYPE: Final = "http://c2pa.org/digitalsourcetype/empty"
@@ -103,7 +99,12 @@ class StampedAsset:
 
 def upstream_ai_labels(upstream: Verdict) -> tuple[str, ...]:
     """AI labels the upload's own provenance claims, counting valid-but-unrecognised signers too."""
-    decision = policy.evaluate(upstream.state, upstream.active_manifest, frozenset({State.TRUSTED, State.UNTRUSTED}))
+    decision = policy.evaluate(
+        upstream.state,
+        upstream.active_manifest,
+        kind=policy.AssetKind.IMAGE,
+        accept=frozenset({State.TRUSTED, State.UNTRUSTED}),
+    )
     return decision.labels
 
 
@@ -118,20 +119,20 @@ def _manifest(request: StampRequest, upstream: Verdict, conflict: tuple[str, ...
         if source_type:
             first["digitalSourceType"] = source_type
     first["softwareAgent"] = agent
-    assertions: list[dict[str, Any]] = [
+    entries: list[dict[str, Any]] = [
         {
             "label": "c2pa.actions.v2",
             "data": {"actions": [first, {"action": "c2pa.published", "softwareAgent": agent}]},
         },
         {
-            "label": DECLARATION_ASSERTION,
+            "label": assertions.DECLARATION,
             "data": {"source": request.source.value, "policy_version": policy.POLICY_VERSION},
         },
     ]
     if conflict and request.override_upstream:
-        assertions.append(
+        entries.append(
             {
-                "label": OVERRIDE_ASSERTION,
+                "label": assertions.UPSTREAM_OVERRIDE,
                 "data": {
                     "reason": request.override_upstream,
                     "declared_source": request.source.value,
@@ -140,7 +141,7 @@ def _manifest(request: StampRequest, upstream: Verdict, conflict: tuple[str, ...
                 },
             }
         )
-    manifest: dict[str, Any] = {"claim_generator_info": [agent], "assertions": assertions}
+    manifest: dict[str, Any] = {"claim_generator_info": [agent], "assertions": entries}
     if request.title:
         manifest["title"] = request.title
     return manifest

@@ -29,8 +29,8 @@ from provenance import (
     inspect,
     stamp,
 )
+from provenance.assertions import UPSTREAM_OVERRIDE as OVERRIDE_ASSERTION
 from provenance.keys import Algorithm, IssuedChain
-from provenance.stamp import OVERRIDE_ASSERTION
 from tests import assets, images
 from tests.assets import Keys
 

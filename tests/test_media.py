@@ -55,7 +55,7 @@ BAD = {
     "WebP with a short RIFF": (images.encode(images.picture(), "WEBP")[:-30], "truncated"),
     "PNG declaring 100000x100000 pixels": (png_bomb(), "limit"),
     "JPEG declaring 65000x65000 pixels": (jpeg_with_dimensions(65000, 65000), "limit"),
-    "plain text": (b"AI generated image\n", "unrecognised"),
+    "plain text (no sidecar)": (b"AI generated image\n", "text"),
 }
 
 

@@ -10,7 +10,9 @@ from hypothesis import strategies as st
 
 from provenance import LABEL_IDS, LANGUAGES, POLICY_VERSION, InputError, State, decide, label_text
 from provenance.models import Action, ManifestNode, SignerInfo
-from provenance.policy import IPTC
+from provenance.policy import IPTC, AssetKind
+
+IMAGE = AssetKind.IMAGE
 
 AI = frozenset({"ai_generated", "ai_edited"})
 SOURCE_TYPES = [
@@ -87,7 +89,7 @@ def node(
 
 @pytest.mark.parametrize(("action", "dst", "labels"), RULE_TABLE.values(), ids=RULE_TABLE.keys())
 def test_rule_table(action: str, dst: str | None, labels: tuple[str, ...]) -> None:
-    decision = decide(State.TRUSTED, node((Action(action, dst),)))
+    decision = decide(State.TRUSTED, node((Action(action, dst),)), kind=IMAGE)
     assert decision.labels == labels
     assert decision.policy_version == POLICY_VERSION
     assert [r.label for r in decision.reasons if r.counted] == list(labels)
@@ -97,12 +99,14 @@ def test_ai_generated_wins_over_ai_edited() -> None:
     tree = node(
         (Action("c2pa.created", IPTC + "trainedAlgorithmicMedia"), Action("c2pa.placed", IPTC + "compositeSynthetic"))
     )
-    assert decide(State.TRUSTED, tree).labels == ("ai_generated",)
+    assert decide(State.TRUSTED, tree, kind=IMAGE).labels == ("ai_generated",)
 
 
 def test_input_to_ingredients_do_not_count() -> None:
     ai = node((Action("c2pa.created", IPTC + "trainedAlgorithmicMedia"),), relationship="inputTo")
-    decision = decide(State.TRUSTED, node((Action("c2pa.created", IPTC + "digitalCreation"),), ingredients=(ai,)))
+    decision = decide(
+        State.TRUSTED, node((Action("c2pa.created", IPTC + "digitalCreation"),), ingredients=(ai,)), kind=IMAGE
+    )
     assert decision.labels == ()
     assert [r.text for r in decision.reasons if not r.counted]
 
@@ -162,7 +166,7 @@ def _with_free_text(tree: ManifestNode, text: str) -> ManifestNode:
 @settings(max_examples=300)
 @given(trees(), st.sampled_from(list(State)))
 def test_labels_never_appear_unless_trusted(tree: ManifestNode, state: State) -> None:
-    decision = decide(state, tree)
+    decision = decide(state, tree, kind=IMAGE)
     if state is not State.TRUSTED:
         assert decision.labels == ()
     for reason in decision.reasons:
@@ -173,7 +177,7 @@ def test_labels_never_appear_unless_trusted(tree: ManifestNode, state: State) ->
 @given(trees(), st.sampled_from(list(State)), free_text)
 def test_free_text_never_changes_labels(tree: ManifestNode, state: State, text: str) -> None:
     for words in (text, "AI generated", "由 AI 报道", "trainedAlgorithmicMedia"):
-        assert decide(state, _with_free_text(tree, words)).labels == decide(state, tree).labels
+        assert decide(state, _with_free_text(tree, words), kind=IMAGE).labels == decide(state, tree, kind=IMAGE).labels
 
 
 HUMAN_STEPS = st.lists(
@@ -193,12 +197,12 @@ HUMAN_STEPS = st.lists(
 @settings(max_examples=300)
 @given(trees(), HUMAN_STEPS, st.integers(1, 3))
 def test_ai_ingredient_survives_publish_and_edit(tree: ManifestNode, steps: list[Action], generations: int) -> None:
-    before = set(decide(State.TRUSTED, tree).labels)
+    before = set(decide(State.TRUSTED, tree, kind=IMAGE).labels)
     current = tree
     for _ in range(generations):
         parent = dataclasses.replace(current, state=State.TRUSTED, relationship="parentOf")
         current = node((Action("c2pa.opened"), *steps), ingredients=(parent,))
-    after = set(decide(State.TRUSTED, current).labels)
+    after = set(decide(State.TRUSTED, current, kind=IMAGE).labels)
     if "ai_generated" in before:
         assert "ai_generated" in after
     if before & AI:
@@ -208,7 +212,7 @@ def test_ai_ingredient_survives_publish_and_edit(tree: ManifestNode, steps: list
 
 def test_truncated_tree_is_reported_not_silent() -> None:
     tree = dataclasses.replace(node((Action("c2pa.opened"),)), truncated=True)
-    decision = decide(State.TRUSTED, tree)
+    decision = decide(State.TRUSTED, tree, kind=IMAGE)
     assert decision.labels == ()
     assert any("not evaluated" in r.text for r in decision.reasons)
 
