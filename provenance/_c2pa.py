@@ -149,6 +149,8 @@ class Ingredient:
     title: str
     instance_label: str  # referenced from actions' ``parameters.ingredientIds``
     relationship: str = "parentOf"  # or componentOf / inputTo
+    #: A detached manifest for ``data``, for media the SDK cannot parse itself (article text).
+    sidecar: bytes | None = None
 
 
 def sign(
@@ -182,6 +184,26 @@ def sign_detached(
     """
     _, manifest_bytes = _sign(data, media_type, manifest, signer, trust, ingredients, embed=False)
     return manifest_bytes
+
+
+def _ingredient_definition(builder: c2pa.Builder, ingredient: Ingredient, trust: TrustConfig) -> dict[str, Any]:
+    definition: dict[str, Any] = {
+        "title": ingredient.title,
+        "relationship": ingredient.relationship,
+        "label": ingredient.instance_label,
+    }
+    if ingredient.sidecar is not None:
+        # The SDK cannot find a manifest in media it cannot parse: give it the manifest store as a
+        # resource, and the validation results of a full verification of data + manifest (the SDK
+        # requires them for an ingredient that has a manifest).
+        outcome = read(ingredient.data, ingredient.media_type, trust, ingredient.sidecar)
+        if not isinstance(outcome, StoreReport):
+            raise ManifestError("the ingredient's detached manifest holds no manifest")
+        resource = f"{ingredient.instance_label}.c2pa"
+        builder.add_resource(resource, io.BytesIO(ingredient.sidecar))
+        definition["manifest_data"] = {"format": "application/c2pa", "identifier": resource}
+        definition["validation_results"] = outcome.report.get("validation_results")
+    return definition
 
 
 def _callback_signer(signer: Signer, failures: list[BaseException]) -> c2pa.Signer:
@@ -248,11 +270,7 @@ def _sign(
                 builder.set_no_embed()
             for ingredient in ingredients:
                 builder.add_ingredient(
-                    {
-                        "title": ingredient.title,
-                        "relationship": ingredient.relationship,
-                        "label": ingredient.instance_label,
-                    },
+                    _ingredient_definition(builder, ingredient, trust),
                     ingredient.media_type,
                     io.BytesIO(ingredient.data),
                 )

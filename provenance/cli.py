@@ -21,6 +21,7 @@ from rich.markup import escape
 from rich.tree import Tree
 
 from provenance import __version__
+from provenance.articles import ArticleVersion, inspect_article, looks_like_payload, parse_payload, stamp_article
 from provenance.errors import (
     InputError,
     KeyMaterialError,
@@ -117,24 +118,39 @@ def _check_lang(lang: str) -> None:
         raise InputError(f"unsupported language {lang!r}", hint=f"use one of {', '.join(LANGUAGES)}")
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` durably: temp file in the same directory, fsync, rename."""
-    directory = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+def _write_files(files: dict[Path, bytes]) -> None:
+    """Write every file durably or none: temp files in the target directory, fsync, then rename."""
+    temps: dict[Path, Path] = {}
+    renamed: list[Path] = []
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        for path, data in files.items():
+            fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+            temps[path] = Path(tmp_name)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+        for path, temp in temps.items():
+            os.replace(temp, path)
+            renamed.append(path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        for temp in temps.values():
+            temp.unlink(missing_ok=True)
+        for path in renamed:
+            path.unlink(missing_ok=True)
         raise
-    dir_fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    for directory in {path.parent for path in files}:
+        dir_fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+def _refuse_existing(paths: list[Path], force: bool) -> None:
+    existing = [str(p) for p in paths if p.exists()]
+    if existing and not force:
+        raise InputError(f"{', '.join(existing)} already exists", hint="pass --force to replace it")
 
 
 _STATE_STYLE = {
@@ -207,7 +223,10 @@ def inspect_command(
         trust = _trust(trust_anchors, keys_dir)
         data = _read_input(path)
         manifest = _read_input(sidecar, "sidecar manifest") if sidecar else None
-        verdict = inspect(data, trust, sidecar=manifest)
+        if manifest is not None and looks_like_payload(data):
+            verdict = inspect_article(parse_payload(data), manifest, trust)
+        else:
+            verdict = inspect(data, trust, sidecar=manifest)
         if as_json:
             payload = verdict.to_dict()
             payload["path"] = str(path)
@@ -244,8 +263,7 @@ def stamp_command(
 
     def run() -> None:
         _check_lang(lang)
-        if output.exists() and not force:
-            raise InputError(f"{output} already exists", hint="pass --force to replace it")
+        _refuse_existing([output], force)
         if output.exists() and output.resolve() == path.resolve():
             raise InputError("the output must not overwrite the input")
         paths = DevKeyPaths.in_dir(keys_dir)
@@ -255,7 +273,7 @@ def stamp_command(
         request = StampRequest(source=source, title=title, override_upstream=override_upstream, upload_name=path.name)
         result = stamp(data, request, signer, trust)
         try:
-            _write_atomic(output, result.data)
+            _write_files({output: result.data})
         except OSError as exc:
             raise InputError(f"cannot write {output}: {exc.strerror or exc}") from exc
         if as_json:
@@ -270,6 +288,70 @@ def stamp_command(
         else:
             out.print(f"wrote {escape(str(output))}")
             _print_verdict(output, result.verdict, lang)
+
+    _run(run)
+
+
+@app.command("stamp-article")
+def stamp_article_command(
+    path: Annotated[Path, typer.Argument(help="CMS article payload (JSON).")],
+    outdir: Annotated[Path, typer.Option("-o", "--output-dir", help="Directory for NAME.txt and NAME.c2pa.")],
+    previous: Annotated[
+        Path | None, typer.Option("--previous", help="The previous version's .txt: makes this version a correction.")
+    ] = None,
+    previous_manifest: Annotated[
+        Path | None,
+        typer.Option("--previous-manifest", help="The previous version's manifest (default: .c2pa beside --previous)."),
+    ] = None,
+    override_upstream: Annotated[
+        str | None,
+        typer.Option(
+            "--override-upstream", help="Reason for declaring 'human' a correction of an AI-labelled article."
+        ),
+    ] = None,
+    keys_dir: KeysDir = Path("keys"),
+    trust_anchors: TrustAnchors = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace existing output files.")] = False,
+    as_json: AsJson = False,
+    lang: Lang = "en",
+) -> None:
+    """Sign an article's canonical text with a detached manifest (a correction with --previous)."""
+
+    def run() -> None:
+        _check_lang(lang)
+        payload = parse_payload(_read_input(path, "article payload"))
+        text_path, manifest_path = outdir / f"{payload.file_stem}.txt", outdir / f"{payload.file_stem}.c2pa"
+        _refuse_existing([text_path, manifest_path], force)
+        prior = None
+        if previous is not None:
+            prior_manifest = previous_manifest or previous.with_suffix(".c2pa")
+            prior = ArticleVersion(
+                _read_input(previous, "previous version"), _read_input(prior_manifest, "previous manifest")
+            )
+        elif previous_manifest is not None:
+            raise InputError("--previous-manifest needs --previous")
+        paths = DevKeyPaths.in_dir(keys_dir)
+        signer = FileKeySigner.from_files(paths.signer_key, paths.chain)
+        trust = _trust(trust_anchors, keys_dir)
+        result = stamp_article(payload, signer, trust, previous=prior, override_upstream=override_upstream)
+        try:
+            outdir.mkdir(parents=True, exist_ok=True)
+            _write_files({text_path: result.text, manifest_path: result.manifest})
+        except OSError as exc:
+            raise InputError(f"cannot write to {outdir}: {exc.strerror or exc}") from exc
+        if as_json:
+            _emit_json(
+                {
+                    "text": str(text_path),
+                    "manifest": str(manifest_path),
+                    "verdict": result.verdict.to_dict(),
+                    "label_text": {lbl: label_text(lbl, lang) for lbl in result.verdict.labels},
+                    "previous": result.previous.to_dict() if result.previous else None,
+                }
+            )
+        else:
+            out.print(f"wrote {escape(str(text_path))} and {escape(str(manifest_path))}")
+            _print_verdict(text_path, result.verdict, lang)
 
     _run(run)
 
