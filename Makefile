@@ -24,10 +24,19 @@ run: $(INSTALLED) $(KEYS)/signer.key
 	$(CLI) stamp samples/camera-photo.jpg -o $(OUT)/camera-photo.jpg --source camera --title "AI generated?" --force
 	$(CLI) stamp samples/edited-photo.jpg -o $(OUT)/edited-photo.jpg --source ai_edited --title "Edited photo" --force
 	$(CLI) stamp $(OUT)/ai-render.jpg -o $(OUT)/ai-render-published.jpg --source ai_generated --force
+	$(CLI) stamp-article samples/articles/ai-weather.json -o $(OUT)/articles --force
+	$(CLI) stamp-article samples/articles/ai-weather.v2.json -o $(OUT)/articles --force \
+		--previous $(OUT)/articles/2026-11-28-weather-storm-warning.v1.txt
+	$(CLI) stamp-article samples/articles/markets-zh.json -o $(OUT)/articles --force --lang zh-Hans
+	$(CLI) stamp-article samples/articles/council-human.json -o $(OUT)/articles --force
 	@echo
 	$(CLI) inspect $(OUT)/ai-render-published.jpg --lang zh-Hans
 	$(CLI) inspect $(OUT)/camera-photo.jpg
 	$(CLI) inspect $(OUT)/edited-photo.jpg --lang zh-Hans
+	$(CLI) inspect $(OUT)/articles/2026-11-28-weather-storm-warning.v2.txt \
+		--sidecar $(OUT)/articles/2026-11-28-weather-storm-warning.v2.c2pa --lang zh-Hans
+	$(CLI) inspect samples/articles/markets-zh.json --sidecar $(OUT)/articles/2026-11-28-markets-close-zh.v1.c2pa --lang zh-Hans
+	$(CLI) inspect $(OUT)/articles/2026-11-27-council-budget.v1.txt --sidecar $(OUT)/articles/2026-11-27-council-budget.v1.c2pa
 
 test: $(INSTALLED)
 	$(BIN)/pytest

@@ -7,6 +7,7 @@ Errors are one line on stderr; a traceback is never shown.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sys
@@ -223,17 +224,22 @@ def inspect_command(
         trust = _trust(trust_anchors, keys_dir)
         data = _read_input(path)
         manifest = _read_input(sidecar, "sidecar manifest") if sidecar else None
-        if manifest is not None and looks_like_payload(data):
+        is_payload = manifest is not None and looks_like_payload(data)
+        if manifest is not None and is_payload:
             verdict = inspect_article(parse_payload(data), manifest, trust)
         else:
             verdict = inspect(data, trust, sidecar=manifest)
         if as_json:
             payload = verdict.to_dict()
             payload["path"] = str(path)
+            if is_payload:  # the verdict is about the payload's canonical text
+                payload["payload_sha256"] = hashlib.sha256(data).hexdigest()
             payload["label_text"] = {lbl: label_text(lbl, lang) for lbl in verdict.labels}
             payload["trust_anchors"] = trust.anchor_subjects()
             _emit_json(payload)
         else:
+            if is_payload:
+                out.print("[dim]article payload: verified through its canonical text[/]")
             _print_verdict(path, verdict, lang)
 
     _run(run)
