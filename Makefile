@@ -50,8 +50,9 @@ format: $(INSTALLED)
 	$(BIN)/ruff format provenance service tests bench samples
 	$(BIN)/ruff check --fix provenance service tests bench samples
 
-bench: $(INSTALLED) 
+bench: $(INSTALLED)
 	$(BIN)/python bench/bench_core.py
+	$(BIN)/python bench/bench_articles.py
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache .mypy_cache .ruff_cache
