@@ -28,11 +28,11 @@ from typing import Any, Final
 
 from provenance import __version__, _c2pa, assertions, canonical, media, policy
 from provenance.canonical import BodyFormat
-from provenance.errors import InputError, UpstreamConflictError, VerificationError
+from provenance.errors import InputError, UpstreamConflictError
 from provenance.inspect import inspect
 from provenance.keys.signers import Signer
 from provenance.models import Reason, State, Verdict
-from provenance.stamp import CLAIM_GENERATOR, MAX_REASON
+from provenance.stamp import CLAIM_GENERATOR, MAX_REASON, override_assertion, require_verified
 from provenance.trust import TrustConfig
 
 MAX_PAYLOAD = 5 * 1024 * 1024  # bytes of CMS JSON; a long article is ~100 KB
@@ -245,17 +245,7 @@ def _manifest(payload: ArticlePayload, previous: Verdict | None, override: str |
         _article_assertion(payload),
     ]
     if override and previous is not None:
-        entries.append(
-            {
-                "label": assertions.UPSTREAM_OVERRIDE,
-                "data": {
-                    "reason": override,
-                    "declared_source": payload.source.value,
-                    "upstream_labels": list(previous.labels),
-                    "upstream_manifest": previous.active_manifest.label if previous.active_manifest else None,
-                },
-            }
-        )
+        entries.append(override_assertion(override, payload.source.value, previous.labels, previous))
     return {"claim_generator_info": [agent], "title": canonical.normalize(payload.headline), "assertions": entries}
 
 
@@ -311,16 +301,7 @@ def stamp_article(
     manifest = _c2pa.sign_detached(text, media.TEXT, manifest_def, signer, trust, ingredients)
 
     verdict = inspect(text, trust, sidecar=manifest)
-    if verdict.state is not State.TRUSTED:
-        failures = ", ".join(sorted(verdict.codes.failure_codes())) or "no failure codes"
-        raise VerificationError(
-            f"the article manifest verifies as {verdict.state.value}, not trusted ({failures})",
-            hint="the signing certificate must chain to one of the configured trust anchors",
-        )
-    if previous_verdict is not None:
-        lost = [label for label in previous_verdict.labels if not policy.kept(label, verdict.labels)]
-        if lost:
-            raise VerificationError(f"the correction would lose the previous version's labels {', '.join(lost)}")
+    require_verified(verdict, previous_verdict.labels if previous_verdict else (), "the article manifest")
     return StampedArticle(payload.file_stem, text, manifest, verdict, previous_verdict)
 
 

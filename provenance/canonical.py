@@ -82,25 +82,37 @@ class _BlockReader(HTMLParser):
             self.blocks.append("".join(self._current))
             self._current = []
 
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in DROPPED_ELEMENTS and tag not in _VOID:
-            self._dropped_depth += 1
-        elif tag in BLOCK_ELEMENTS:
-            self._flush()
-        elif tag == "br":
-            self._current.append(" ")
-
-    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+    def _boundary(self, tag: str) -> None:
+        # Inside dropped content nothing counts, block boundaries included.
+        if self._dropped_depth:
+            return
         if tag in BLOCK_ELEMENTS:
             self._flush()
         elif tag == "br":
             self._current.append(" ")
 
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in DROPPED_ELEMENTS and tag not in _VOID:
+            self._dropped_depth += 1
+        else:
+            self._boundary(tag)
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self._boundary(tag)
+
     def handle_endtag(self, tag: str) -> None:
         if tag in DROPPED_ELEMENTS and tag not in _VOID:
             self._dropped_depth = max(0, self._dropped_depth - 1)
-        elif tag in BLOCK_ELEMENTS:
-            self._flush()
+        elif tag != "br":  # browsers read a stray </br> as <br>; here it is simply ignored
+            self._boundary(tag)
+
+    def parse_marked_section(self, i: int, report: bool = True) -> int:
+        # "<![" not followed by a keyword Python knows makes the standard parser raise
+        # AssertionError; HTML treats it as a bogus comment, and so do we.
+        try:
+            return super().parse_marked_section(i, report)
+        except AssertionError:
+            return self.parse_bogus_comment(i)
 
     def handle_data(self, data: str) -> None:
         if not self._dropped_depth:
@@ -112,10 +124,13 @@ class _BlockReader(HTMLParser):
 
 
 def html_blocks(html: str) -> list[str]:
-    """The text blocks of an HTML fragment (not yet normalised)."""
+    """The text blocks of an HTML fragment (not yet normalised). Raises ``ValueError`` if unparseable."""
     reader = _BlockReader()
-    reader.feed(html)
-    reader.close()
+    try:
+        reader.feed(html)
+        reader.close()
+    except AssertionError as exc:  # the standard parser's way of failing on malformed markup
+        raise ValueError(f"the HTML body cannot be parsed: {exc}") from exc
     return reader.blocks
 
 

@@ -108,6 +108,35 @@ def upstream_ai_labels(upstream: Verdict) -> tuple[str, ...]:
     return decision.labels
 
 
+def override_assertion(reason: str, declared_source: str, labels: tuple[str, ...], upstream: Verdict) -> dict[str, Any]:
+    """The signed record of a declaration that contradicts upstream AI ``labels``, and why."""
+    return {
+        "label": assertions.UPSTREAM_OVERRIDE,
+        "data": {
+            "reason": reason,
+            "declared_source": declared_source,
+            "upstream_labels": list(labels),
+            "upstream_manifest": upstream.active_manifest.label if upstream.active_manifest else None,
+        },
+    }
+
+
+def require_verified(verdict: Verdict, upstream_labels: tuple[str, ...], what: str) -> None:
+    """Raise :class:`VerificationError` unless ``verdict`` is trusted and keeps every upstream label.
+
+    A label counts as kept when it is present or outranked (``ai_edited`` under ``ai_generated``).
+    """
+    if verdict.state is not State.TRUSTED:
+        failures = ", ".join(sorted(verdict.codes.failure_codes())) or "no failure codes"
+        raise VerificationError(
+            f"{what} verifies as {verdict.state.value}, not trusted ({failures})",
+            hint="the signing certificate must chain to one of the configured trust anchors",
+        )
+    lost = [label for label in upstream_labels if not policy.kept(label, verdict.labels)]
+    if lost:
+        raise VerificationError(f"{what} would lose the upstream labels {', '.join(lost)}")
+
+
 def _manifest(request: StampRequest, upstream: Verdict, conflict: tuple[str, ...]) -> dict[str, Any]:
     agent = {"name": CLAIM_GENERATOR, "version": __version__}
     source_type = SOURCE_TYPES[request.source]
@@ -130,17 +159,7 @@ def _manifest(request: StampRequest, upstream: Verdict, conflict: tuple[str, ...
         },
     ]
     if conflict and request.override_upstream:
-        entries.append(
-            {
-                "label": assertions.UPSTREAM_OVERRIDE,
-                "data": {
-                    "reason": request.override_upstream,
-                    "declared_source": request.source.value,
-                    "upstream_labels": list(conflict),
-                    "upstream_manifest": upstream.active_manifest.label if upstream.active_manifest else None,
-                },
-            }
-        )
+        entries.append(override_assertion(request.override_upstream, request.source.value, conflict, upstream))
     manifest: dict[str, Any] = {"claim_generator_info": [agent], "assertions": entries}
     if request.title:
         manifest["title"] = request.title
@@ -196,13 +215,5 @@ def stamp(
     # Full re-inspection of what we produced (the SDK's own post-sign check is off: it does not
     # check trust). The bytes come from the SDK, so only the structural pre-checks are skipped.
     verdict = inspect_checked(signed, MediaInfo(upstream.media_type), trust, sha256_later(signed))
-    if verdict.state is not State.TRUSTED:
-        failures = ", ".join(sorted(verdict.codes.failure_codes())) or "no failure codes"
-        raise VerificationError(
-            f"the stamped file verifies as {verdict.state.value}, not trusted ({failures})",
-            hint="the signing certificate must chain to one of the configured trust anchors",
-        )
-    lost = [label for label in upstream.labels if not policy.kept(label, verdict.labels)]
-    if lost:
-        raise VerificationError(f"stamping would lose the upload's labels {', '.join(lost)}")
+    require_verified(verdict, upstream.labels, "the stamped file")
     return StampedAsset(signed, upstream.media_type, verdict, dataclasses.replace(upstream, sha256=upload_sha256()))
