@@ -15,6 +15,7 @@ from collections.abc import Iterator
 import pytest
 
 from provenance import FileKeySigner, InputError, Source, StampRequest, State, TrustConfig, inspect, stamp
+from provenance.articles import ArticleVersion, parse_payload, stamp_article
 from provenance.keys import Algorithm, issue_chain
 
 from . import images
@@ -114,3 +115,22 @@ def test_listener_really_counts_connections(listener: Listener) -> None:
             break
         threading.Event().wait(0.02)
     assert listener.connections == 1
+
+
+def test_article_signing_and_verification_stay_offline(listener: Listener) -> None:
+    chain = issue_chain("OCSP Newsroom", Algorithm.ES256, ocsp_url=f"http://127.0.0.1:{listener.port}/ocsp")
+    trust = TrustConfig(chain.root_pem.decode())
+    signer = FileKeySigner.from_pem(chain.key_pem, chain.chain_pem)
+    doc = (
+        b'{"external_id": "a", "version": 1, "headline": "H", "byline": "B", "language": "en",'
+        b' "url": "https://news.example.com/a", "body_text": "Body.", "source": "ai_generated"}'
+    )
+    v1 = stamp_article(parse_payload(doc), signer, trust)
+    v2 = stamp_article(
+        parse_payload(doc.replace(b'"version": 1', b'"version": 2')),
+        signer,
+        trust,
+        previous=ArticleVersion(v1.text, v1.manifest),
+    )
+    assert inspect(v2.text, trust, sidecar=v2.manifest).labels == ("ai_reported",)
+    assert listener.connections == 0
