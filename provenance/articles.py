@@ -31,7 +31,7 @@ from provenance.canonical import BodyFormat
 from provenance.errors import InputError, UpstreamConflictError
 from provenance.inspect import inspect
 from provenance.keys.signers import Signer
-from provenance.models import Reason, State, Verdict
+from provenance.models import ArticleClaim, Reason, State, Verdict
 from provenance.stamp import CLAIM_GENERATOR, MAX_REASON, override_assertion, require_verified
 from provenance.trust import TrustConfig
 
@@ -249,7 +249,9 @@ def _manifest(payload: ArticlePayload, previous: Verdict | None, override: str |
     return {"claim_generator_info": [agent], "title": canonical.normalize(payload.headline), "assertions": entries}
 
 
-def _check_previous(payload: ArticlePayload, previous: ArticleVersion, trust: TrustConfig) -> Verdict:
+def _check_previous(
+    payload: ArticlePayload, previous: ArticleVersion, trust: TrustConfig
+) -> tuple[Verdict, ArticleClaim]:
     verdict = inspect(previous.text, trust, sidecar=previous.manifest)
     if verdict.state is not State.TRUSTED:
         failures = ", ".join(sorted(verdict.codes.failure_codes())) or "no failure codes"
@@ -261,7 +263,7 @@ def _check_previous(payload: ArticlePayload, previous: ArticleVersion, trust: Tr
         raise InputError(f"the previous version is article {claim.external_id!r}, not {payload.external_id!r}")
     if payload.version <= claim.version:
         raise InputError(f"a correction needs a version above {claim.version}; the payload says {payload.version}")
-    return verdict
+    return verdict, claim
 
 
 def stamp_article(
@@ -283,19 +285,20 @@ def stamp_article(
     if override_upstream is not None and not (0 < len(override_upstream.strip()) <= MAX_REASON):
         raise InputError(f"the override reason must be 1 to {MAX_REASON} characters")
     text = payload.canonical_text()
-    previous_verdict = _check_previous(payload, previous, trust) if previous is not None else None
-    conflict = previous_verdict is not None and previous_verdict.labels and payload.source is ArticleSource.HUMAN
-    if conflict and not override_upstream:
-        labels = ", ".join(previous_verdict.labels) if previous_verdict else ""
-        raise UpstreamConflictError(
-            f"version {payload.version} is declared 'human' but the previous version is labelled {labels}",
-            hint='declare ai_generated/ai_assisted, or pass --override-upstream "reason" to record why',
-        )
-    ingredients = []
+    previous_verdict: Verdict | None = None
+    ingredients: list[_c2pa.Ingredient] = []
     if previous is not None:
-        title = f"{payload.external_id} v{previous_verdict.active_manifest.article.version}"  # type: ignore[union-attr]
+        previous_verdict, claim = _check_previous(payload, previous, trust)
+        title = f"{payload.external_id} v{claim.version}"
         ingredients.append(
             _c2pa.Ingredient(previous.text, media.TEXT, title, PREVIOUS_INGREDIENT_ID, sidecar=previous.manifest)
+        )
+    claimed = previous_verdict.labels if previous_verdict is not None else ()
+    conflict = bool(claimed) and payload.source is ArticleSource.HUMAN
+    if conflict and not override_upstream:
+        raise UpstreamConflictError(
+            f"version {payload.version} is declared 'human' but the previous version is labelled {', '.join(claimed)}",
+            hint='declare ai_generated/ai_assisted, or pass --override-upstream "reason" to record why',
         )
     manifest_def = _manifest(payload, previous_verdict, override_upstream if conflict else None)
     manifest = _c2pa.sign_detached(text, media.TEXT, manifest_def, signer, trust, ingredients)
