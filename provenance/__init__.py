@@ -8,10 +8,12 @@ __version__ = "0.1.0"
 
 from provenance.errors import (
     InputError,
+    InputTooLargeError,
     KeyMaterialError,
     ManifestError,
     ProvenanceError,
     SigningError,
+    UnsupportedMediaError,
     UpstreamConflictError,
     VerificationError,
 )
@@ -34,6 +36,7 @@ __all__ = [
     "Decision",
     "FileKeySigner",
     "InputError",
+    "InputTooLargeError",
     "KeyMaterialError",
     "Limits",
     "ManifestError",
@@ -47,6 +50,7 @@ __all__ = [
     "StampedAsset",
     "State",
     "TrustConfig",
+    "UnsupportedMediaError",
     "UpstreamConflictError",
     "Verdict",
     "VerificationError",

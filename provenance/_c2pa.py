@@ -28,7 +28,7 @@ from typing import Any
 
 import c2pa
 
-from provenance.errors import InputError, ManifestError, SigningError
+from provenance.errors import InputError, ManifestError, SigningError, UnsupportedMediaError
 from provenance.keys.signers import Algorithm, FileKeySigner, Signer
 from provenance.trust import TrustConfig
 
@@ -128,7 +128,7 @@ def read(data: bytes, media_type: str, trust: TrustConfig, sidecar: bytes | None
     except c2pa.C2paError.ManifestNotFound:
         return Absent()
     except c2pa.C2paError.NotSupported as exc:
-        raise InputError(f"the C2PA SDK does not support {media_type}", hint=_sdk_message(exc)) from exc
+        raise UnsupportedMediaError(f"the C2PA SDK does not support {media_type}", hint=_sdk_message(exc)) from exc
     except c2pa.C2paError as exc:
         message = _sdk_message(exc)
         if message.startswith(("Remote:", "RemoteManifest:")) or isinstance(exc, c2pa.C2paError.RemoteManifest):

@@ -28,7 +28,7 @@ from typing import Any, Final
 
 from provenance import __version__, _c2pa, assertions, canonical, media, policy
 from provenance.canonical import BodyFormat
-from provenance.errors import InputError, UpstreamConflictError
+from provenance.errors import InputError, InputTooLargeError, UpstreamConflictError
 from provenance.inspect import inspect
 from provenance.keys.signers import Signer
 from provenance.models import ArticleClaim, Reason, State, Verdict
@@ -148,7 +148,7 @@ def parse_payload(data: bytes, *, max_bytes: int = MAX_PAYLOAD) -> ArticlePayloa
     if not data.strip():
         raise InputError("empty article payload")
     if len(data) > max_bytes:
-        raise InputError(f"article payload is {len(data)} bytes; the limit is {max_bytes}")
+        raise InputTooLargeError(f"article payload is {len(data)} bytes; the limit is {max_bytes}")
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

@@ -33,6 +33,18 @@ class InputError(ProvenanceError):
     kind = "input-error"
 
 
+class InputTooLargeError(InputError):
+    """The input exceeds a configured size limit (bytes or pixels)."""
+
+    kind = "input-too-large"
+
+
+class UnsupportedMediaError(InputError):
+    """The input's type is not one this operation handles."""
+
+    kind = "unsupported-media"
+
+
 class ManifestError(ProvenanceError):
     """A C2PA manifest is present but cannot be parsed at all (malformed or malicious container)."""
 

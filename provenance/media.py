@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from PIL import Image
 
-from provenance.errors import InputError
+from provenance.errors import InputError, InputTooLargeError, UnsupportedMediaError
 
 JPEG = "image/jpeg"
 PNG = "image/png"
@@ -111,7 +111,9 @@ def sniff(data: bytes) -> str:
         return SVG
     if _is_utf8_text(data):
         return TEXT
-    raise InputError("unsupported or unrecognised file type", hint="not an image, video, audio, PDF or UTF-8 text file")
+    raise UnsupportedMediaError(
+        "unsupported or unrecognised file type", hint="not an image, video, audio, PDF or UTF-8 text file"
+    )
 
 
 def _is_utf8_text(data: bytes) -> bool:
@@ -213,7 +215,9 @@ def _check_pixels(width: int, height: int, limits: Limits) -> None:
     if width <= 0 or height <= 0:
         raise InputError("image has no pixels")
     if width * height > limits.max_pixels:
-        raise InputError(f"image dimensions {width}x{height} exceed the safety limit of {limits.max_pixels} pixels")
+        raise InputTooLargeError(
+            f"image dimensions {width}x{height} exceed the safety limit of {limits.max_pixels} pixels"
+        )
 
 
 def _check_dimensions_with_pillow(data: bytes, limits: Limits) -> None:
@@ -224,7 +228,7 @@ def _check_dimensions_with_pillow(data: bytes, limits: Limits) -> None:
             with Image.open(io.BytesIO(data)) as img:
                 width, height = img.size
         except Image.DecompressionBombError as exc:
-            raise InputError(f"image dimensions exceed the safety limit: {exc}") from exc
+            raise InputTooLargeError(f"image dimensions exceed the safety limit: {exc}") from exc
         except Exception as exc:  # Pillow raises many types for garbage; all mean "unreadable"
             raise InputError(f"unreadable or corrupt image ({type(exc).__name__})") from exc
     _check_pixels(width, height, limits)
@@ -240,7 +244,7 @@ def check_input(data: bytes, limits: Limits = DEFAULT_LIMITS) -> MediaInfo:
     images whose declared dimensions exceed ``limits.max_pixels``.
     """
     if len(data) > limits.max_bytes:
-        raise InputError(f"file is {len(data)} bytes; the limit is {limits.max_bytes}")
+        raise InputTooLargeError(f"file is {len(data)} bytes; the limit is {limits.max_bytes}")
     media_type = sniff(data)
     if media_type == JPEG:
         return _check_jpeg(data, limits)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from provenance import __version__, _c2pa, assertions, policy
-from provenance.errors import InputError, UpstreamConflictError, VerificationError
+from provenance.errors import InputError, UnsupportedMediaError, UpstreamConflictError, VerificationError
 from provenance.inspect import inspect_checked, sha256_later
 from provenance.keys.signers import Signer
 from provenance.media import DEFAULT_LIMITS, STAMPABLE, Limits, MediaInfo, check_input
@@ -76,10 +76,14 @@ class StampRequest:
     title: str | None = None
     override_upstream: str | None = None  # reason for contradicting an upstream AI claim
     upload_name: str = "upload"  # title given to the upstream ingredient
+    credit: str | None = None  # recorded in the declaration assertion (never a label source)
+    external_id: str | None = None  # the CMS's id for the asset, recorded likewise
 
     def __post_init__(self) -> None:
-        if self.title is not None and len(self.title) > MAX_TITLE:
-            raise InputError(f"title is longer than {MAX_TITLE} characters")
+        for name in ("title", "credit", "external_id"):
+            value = getattr(self, name)
+            if value is not None and len(value) > MAX_TITLE:
+                raise InputError(f"{name} is longer than {MAX_TITLE} characters")
         if self.override_upstream is not None:
             if not self.override_upstream.strip():
                 raise InputError("the override reason must not be empty")
@@ -155,7 +159,11 @@ def _manifest(request: StampRequest, upstream: Verdict, conflict: tuple[str, ...
         },
         {
             "label": assertions.DECLARATION,
-            "data": {"source": request.source.value, "policy_version": policy.POLICY_VERSION},
+            "data": {
+                "source": request.source.value,
+                "policy_version": policy.POLICY_VERSION,
+                **{k: v for k, v in (("credit", request.credit), ("external_id", request.external_id)) if v},
+            },
         },
     ]
     if conflict and request.override_upstream:
@@ -184,7 +192,7 @@ def stamp(
     """
     info = check_input(data, limits)
     if info.media_type not in STAMPABLE:
-        raise InputError(
+        raise UnsupportedMediaError(
             f"cannot stamp {info.media_type}",
             hint="stamp takes JPEG, PNG, WebP, TIFF, AVIF or HEIC images",
         )

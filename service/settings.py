@@ -1,0 +1,87 @@
+"""Service configuration: ``PROVENANCE_*`` environment variables, an optional TOML file, CLI flags.
+
+Settings are built once at start-up and passed down (never imported as a global). Secrets are never
+logged; the signing key is read from ``keys_dir`` and must exist, or the service refuses to start.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+
+from provenance import Limits, TrustConfig
+from provenance.keys import DevKeyPaths
+
+
+class Settings(BaseSettings):
+    """Everything the service needs to run."""
+
+    model_config = SettingsConfigDict(env_prefix="PROVENANCE_", extra="forbid", toml_file=None)
+
+    data_dir: Path = Path("var")
+    keys_dir: Path = Path("keys")
+    #: Extra trust anchors (PEM files); the service's own root (``keys_dir/root.pem``) is always trusted.
+    trust_anchors: Annotated[list[Path], NoDecode] = Field(default_factory=list)
+    #: SQLAlchemy URL; default: SQLite in ``data_dir``.
+    database_url: str | None = None
+    max_upload_bytes: int = 50 * 1024 * 1024  # bytes
+    max_pixels: int = 120_000_000
+    #: Requests per minute per API token on authenticated endpoints.
+    rate_limit_per_minute: int = 120
+    #: How long a badge decision may be served from memory before it is re-read (seconds).
+    badge_cache_seconds: float = 1.0
+    #: ``Cache-Control: max-age`` of badge responses, for browsers and CDNs (seconds).
+    badge_max_age: int = 60
+
+    @field_validator("trust_anchors", mode="before")
+    @classmethod
+    def _split_paths(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [Path(p) for p in value.split(":") if p]
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: tuple[PydanticBaseSettingsSource, ...] = (init_settings, env_settings)
+        toml_file = settings_cls.model_config.get("toml_file")
+        if toml_file:
+            sources += (TomlConfigSettingsSource(settings_cls, toml_file),)
+        return sources
+
+    @property
+    def database(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'provenance.sqlite3'}"
+
+    @property
+    def blob_dir(self) -> Path:
+        return self.data_dir / "blobs"
+
+    @property
+    def key_paths(self) -> DevKeyPaths:
+        return DevKeyPaths.in_dir(self.keys_dir)
+
+    def trust(self) -> TrustConfig:
+        """The service's trust: its own root plus the configured anchors."""
+        return TrustConfig.from_files([self.key_paths.root_cert, *self.trust_anchors])
+
+    @property
+    def limits(self) -> Limits:
+        return Limits(max_bytes=self.max_upload_bytes, max_pixels=self.max_pixels)
+
+
+def load_settings(toml_file: Path | None = None, **overrides: Any) -> Settings:
+    """Settings from (highest first) ``overrides``, the environment, then ``toml_file``."""
+    cls: type[Settings] = Settings
+    if toml_file is not None:
+        cls = type("FileSettings", (Settings,), {"model_config": {**Settings.model_config, "toml_file": toml_file}})
+    return cls(**{k: v for k, v in overrides.items() if v is not None})

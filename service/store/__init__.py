@@ -1,0 +1,1 @@
+"""Durable storage: content-addressed blobs on disk and the relational index (SQLAlchemy)."""
