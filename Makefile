@@ -7,7 +7,7 @@ KEYS := keys
 OUT := out
 CLI := $(BIN)/provenance
 
-.PHONY: run test lint format bench clean
+.PHONY: run demo test lint format bench clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +18,13 @@ $(INSTALLED): pyproject.toml
 $(KEYS)/signer.key: | $(INSTALLED)
 	$(CLI) keys init --keys-dir $(KEYS) --org "Example Newsroom"
 
+# The main job: the service on the embedded default (SQLite + blobs in var/, dev keys in keys/),
+# with the samples loaded through the same ingest code as the API (idempotent).
 run: $(INSTALLED) $(KEYS)/signer.key
+	$(CLI) serve --samples samples --data-dir var --keys-dir $(KEYS)
+
+# The command-line walk-through of the library: stamp and inspect the samples into out/.
+demo: $(INSTALLED) $(KEYS)/signer.key
 	@mkdir -p $(OUT)
 	$(CLI) stamp samples/ai-render.jpg -o $(OUT)/ai-render.jpg --source ai_generated --title "Generated illustration" --force
 	$(CLI) stamp samples/camera-photo.jpg -o $(OUT)/camera-photo.jpg --source camera --title "AI generated?" --force
@@ -31,12 +37,9 @@ run: $(INSTALLED) $(KEYS)/signer.key
 	$(CLI) stamp-article samples/articles/council-human.json -o $(OUT)/articles --force
 	@echo
 	$(CLI) inspect $(OUT)/ai-render-published.jpg --lang zh-Hans
-	$(CLI) inspect $(OUT)/camera-photo.jpg
-	$(CLI) inspect $(OUT)/edited-photo.jpg --lang zh-Hans
 	$(CLI) inspect $(OUT)/articles/2026-11-28-weather-storm-warning.v2.txt \
 		--sidecar $(OUT)/articles/2026-11-28-weather-storm-warning.v2.c2pa --lang zh-Hans
 	$(CLI) inspect samples/articles/markets-zh.json --sidecar $(OUT)/articles/2026-11-28-markets-close-zh.v1.c2pa --lang zh-Hans
-	$(CLI) inspect $(OUT)/articles/2026-11-27-council-budget.v1.txt --sidecar $(OUT)/articles/2026-11-27-council-budget.v1.c2pa
 
 test: $(INSTALLED)
 	$(BIN)/pytest
@@ -55,4 +58,4 @@ bench: $(INSTALLED)
 	$(BIN)/python bench/bench_articles.py
 
 clean:
-	rm -rf $(VENV) $(OUT) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(OUT) var .pytest_cache .mypy_cache .ruff_cache

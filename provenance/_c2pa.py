@@ -153,6 +153,14 @@ class Ingredient:
     sidecar: bytes | None = None
 
 
+@dataclass(frozen=True)
+class Signed:
+    """An asset with its new manifest embedded, and that manifest store on its own."""
+
+    data: bytes
+    manifest: bytes
+
+
 def sign(
     data: bytes,
     media_type: str,
@@ -160,13 +168,12 @@ def sign(
     signer: Signer,
     trust: TrustConfig,
     ingredients: Sequence[Ingredient] = (),
-) -> bytes:
-    """Embed a new signed manifest into ``data`` and return the signed bytes.
+) -> Signed:
+    """Embed a new signed manifest into ``data``.
 
     Raises :class:`SigningError` when the SDK or the signer refuses.
     """
-    signed, _ = _sign(data, media_type, manifest, signer, trust, ingredients, embed=True)
-    return signed
+    return Signed(*_sign(data, media_type, manifest, signer, trust, ingredients, embed=True))
 
 
 def sign_detached(

@@ -77,7 +77,7 @@ def _fail(message: str, code: int) -> NoReturn:
     raise typer.Exit(code)
 
 
-def _run(action: Callable[[], T]) -> T:
+def run_command(action: Callable[[], T]) -> T:
     """Run ``action``, turning every error into one line on stderr and an exit code."""
     try:
         return action()
@@ -242,7 +242,7 @@ def inspect_command(
                 out.print("[dim]article payload: verified through its canonical text[/]")
             _print_verdict(path, verdict, lang)
 
-    _run(run)
+    run_command(run)
 
 
 @app.command("stamp")
@@ -295,7 +295,7 @@ def stamp_command(
             out.print(f"wrote {escape(str(output))}")
             _print_verdict(output, result.verdict, lang)
 
-    _run(run)
+    run_command(run)
 
 
 @app.command("stamp-article")
@@ -359,7 +359,7 @@ def stamp_article_command(
             out.print(f"wrote {escape(str(text_path))} and {escape(str(manifest_path))}")
             _print_verdict(text_path, result.verdict, lang)
 
-    _run(run)
+    run_command(run)
 
 
 @keys_app.command("init")
@@ -377,7 +377,7 @@ def keys_init_command(
             escape(f"created {paths.signer_key} (0600), {paths.chain} and trust anchor {paths.root_cert} ({alg.value})")
         )
 
-    _run(run)
+    run_command(run)
 
 
 def _version_callback(value: bool) -> None:

@@ -99,6 +99,7 @@ class StampedAsset:
     media_type: str
     verdict: Verdict
     upstream: Verdict
+    manifest: bytes  # the manifest store embedded in ``data``, on its own
 
 
 def upstream_ai_labels(upstream: Verdict) -> tuple[str, ...]:
@@ -222,6 +223,12 @@ def stamp(
 
     # Full re-inspection of what we produced (the SDK's own post-sign check is off: it does not
     # check trust). The bytes come from the SDK, so only the structural pre-checks are skipped.
-    verdict = inspect_checked(signed, MediaInfo(upstream.media_type), trust, sha256_later(signed))
+    verdict = inspect_checked(signed.data, MediaInfo(upstream.media_type), trust, sha256_later(signed.data))
     require_verified(verdict, upstream.labels, "the stamped file")
-    return StampedAsset(signed, upstream.media_type, verdict, dataclasses.replace(upstream, sha256=upload_sha256()))
+    return StampedAsset(
+        signed.data,
+        upstream.media_type,
+        verdict,
+        dataclasses.replace(upstream, sha256=upload_sha256()),
+        signed.manifest,
+    )

@@ -79,3 +79,22 @@ class TrustConfig:
         h.update(b"config:" + (self.trust_config or "").encode())
         h.update(b"allowed:" + (self.allowed_list_pem or "").encode())
         return h.hexdigest()
+
+
+def chain_summary(chain_pem: bytes) -> list[dict[str, str]]:
+    """Subject, issuer, validity, serial and sha256 fingerprint of each certificate in a PEM chain."""
+    try:
+        certs = x509.load_pem_x509_certificates(chain_pem)
+    except ValueError as exc:
+        raise InputError(f"certificate chain is not valid PEM: {exc}") from exc
+    return [
+        {
+            "subject": cert.subject.rfc4514_string(),
+            "issuer": cert.issuer.rfc4514_string(),
+            "not_before": cert.not_valid_before_utc.isoformat(),
+            "not_after": cert.not_valid_after_utc.isoformat(),
+            "serial": format(cert.serial_number, "x"),
+            "sha256": cert.fingerprint(_SHA256).hex(),
+        }
+        for cert in certs
+    ]

@@ -24,6 +24,36 @@ _TEXT: Final = MappingProxyType(
 
 LABEL_IDS: Final = tuple(_TEXT)
 
+# Words of the badge itself when it shows no AI label (keyed by what the badge says, not by a label).
+_BADGE: Final = MappingProxyType(
+    {
+        "content_credentials": MappingProxyType({"en": "Content Credentials", "zh-Hans": "内容凭证"}),
+        "content_credentials_invalid": MappingProxyType(
+            {"en": "Content Credentials invalid", "zh-Hans": "内容凭证无效"}
+        ),
+        "content_credentials_unverified": MappingProxyType(
+            {"en": "Content Credentials not verified", "zh-Hans": "内容凭证未经验证"}
+        ),
+    }
+)
+BADGE_TEXT_IDS: Final = tuple(_BADGE)
+
+
+def _text(table: MappingProxyType[str, MappingProxyType[str, str]], key: str, lang: str) -> str:
+    try:
+        texts = table[key]
+    except KeyError:
+        raise InputError(f"unknown text id {key!r}") from None
+    try:
+        return texts[lang]
+    except KeyError:
+        raise InputError(f"unsupported language {lang!r}", hint=f"one of {', '.join(LANGUAGES)}") from None
+
+
+def badge_text(text_id: str, lang: str = "en") -> str:
+    """The badge's own words (``content_credentials``…) in ``lang``; raises :class:`InputError` if unknown."""
+    return _text(_BADGE, text_id, lang)
+
 
 def label_text(label_id: str, lang: str = "en") -> str:
     """Return the badge text of ``label_id`` in ``lang``.
@@ -31,11 +61,4 @@ def label_text(label_id: str, lang: str = "en") -> str:
     Raises :class:`InputError` for an unknown label id or language (never falls back to
     anything a manifest said).
     """
-    try:
-        texts = _TEXT[label_id]
-    except KeyError:
-        raise InputError(f"unknown label id {label_id!r}") from None
-    try:
-        return texts[lang]
-    except KeyError:
-        raise InputError(f"unsupported language {lang!r}", hint=f"one of {', '.join(LANGUAGES)}") from None
+    return _text(_TEXT, label_id, lang)

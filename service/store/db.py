@@ -8,7 +8,7 @@ The schema is created and upgraded by Alembic (``service/store/migrations``).
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint, create_engine, event
 from sqlalchemy.engine import Engine
@@ -16,11 +16,11 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
 
 def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 class Base(DeclarativeBase):
-    type_annotation_map = {dict[str, Any]: JSON, list[str]: JSON}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON, list[str]: JSON, list[dict[str, Any]]: JSON}
 
 
 class Token(Base):
@@ -44,12 +44,14 @@ class Asset(Base):
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     upload_sha256: Mapped[str] = mapped_column(String(64), index=True)
     stamped_sha256: Mapped[str] = mapped_column(String(64), index=True)
+    manifest_sha256: Mapped[str] = mapped_column(String(64))
     media_type: Mapped[str] = mapped_column(String(100))
     declaration: Mapped[dict[str, Any]] = mapped_column(JSON)
     state: Mapped[str] = mapped_column(String(20))
     labels: Mapped[list[str]] = mapped_column(JSON)
     verdict: Mapped[dict[str, Any]] = mapped_column(JSON)
     upstream: Mapped[dict[str, Any]] = mapped_column(JSON)
+    signer_chain: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     trust_fingerprint: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     token_id: Mapped[int | None] = mapped_column(ForeignKey("tokens.id"), default=None)
@@ -72,6 +74,7 @@ class ArticleVersion(Base):
     state: Mapped[str] = mapped_column(String(20))
     labels: Mapped[list[str]] = mapped_column(JSON)
     verdict: Mapped[dict[str, Any]] = mapped_column(JSON)
+    signer_chain: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     trust_fingerprint: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     token_id: Mapped[int | None] = mapped_column(ForeignKey("tokens.id"), default=None)

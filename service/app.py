@@ -1,0 +1,73 @@
+"""The ASGI application: badge hot path in front, the FastAPI API behind it."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+
+from service import problems
+from service.badges import BadgeApp, BadgeService
+from service.context import ServiceContext, build_context
+from service.metrics import Metrics
+from service.reverify import reverify
+from service.routes import articles, assets, audit, ops
+from service.settings import Settings
+
+log = logging.getLogger("provenance.service")
+
+
+def create_api(ctx: ServiceContext, metrics: Metrics, badges: BadgeService) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        report = reverify(ctx)  # a badge is never stale: decisions follow the current trust
+        if report.checked:
+            log.info(
+                "re-verified %d stored items (%d changed) for trust %s",
+                report.checked,
+                report.changed,
+                report.fingerprint,
+            )
+        badges.clear()
+        yield
+        ctx.engine.dispose()
+
+    api = FastAPI(
+        title="Newsroom provenance",
+        version="0.1.0",
+        summary="Signed C2PA provenance for news images and articles; badges only from verified claims.",
+        lifespan=lifespan,
+    )
+    api.state.ctx = ctx
+    api.state.metrics = metrics
+    api.state.badges = badges
+    problems.install(api)
+    for module in (assets, articles, audit, ops):
+        api.include_router(module.router)
+
+    @api.middleware("http")
+    async def measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        start = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        name = getattr(route, "path", "unmatched")
+        metrics.requests.labels(route=name, status=str(response.status_code)).inc()
+        metrics.latency.labels(route=name).observe(time.perf_counter() - start)
+        return response
+
+    return api
+
+
+def create_app(settings: Settings) -> Any:
+    """The full service for ``settings``; raises :class:`~provenance.KeyMaterialError` without keys."""
+    ctx = build_context(settings)
+    metrics = Metrics()
+    badges = BadgeService(ctx.sessions, settings.badge_cache_seconds, settings.badge_max_age)
+    api = create_api(ctx, metrics, badges)
+    app = BadgeApp(badges, api, on_request=lambda status: metrics.badges.labels(status=str(status)).inc())
+    app.api = api  # type: ignore[attr-defined]  # tests and the CLI reach the FastAPI app through it
+    return app

@@ -1,0 +1,87 @@
+"""API tokens and roles.
+
+A token is ``pv_`` + 43 url-safe random characters, printed once at creation; the database keeps only
+its sha256. Lookups go by that hash (which an attacker cannot steer) and the stored hash is compared
+again in constant time. Roles: ``newsroom`` (upload), ``auditor`` (reports, verify), ``admin`` (all).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from typing import Final
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from service.store.db import AuditEvent, Token
+
+ROLES: Final = ("newsroom", "auditor", "admin")
+PREFIX: Final = "pv_"
+
+
+@dataclass(frozen=True)
+class Caller:
+    """An authenticated token holder."""
+
+    token_id: int
+    name: str
+    role: str
+
+    def may(self, role: str) -> bool:
+        return self.role == role or self.role == "admin"
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def create_token(session: Session, name: str, role: str) -> str:
+    """Create a token and return its secret (the only time it exists in clear)."""
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {', '.join(ROLES)}")
+    if not name.strip():
+        raise ValueError("a token needs a name")
+    secret = PREFIX + secrets.token_urlsafe(32)
+    session.add(Token(name=name.strip(), role=role, secret_sha256=_digest(secret)))
+    session.add(AuditEvent(kind="token_created", subject=name.strip(), detail={"role": role}))
+    return secret
+
+
+def authenticate(session: Session, authorization: str | None) -> Caller | None:
+    """The caller behind an ``Authorization: Bearer …`` header, or ``None``."""
+    if not authorization:
+        return None
+    scheme, _, secret = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not secret.startswith(PREFIX) or len(secret) > 200:
+        return None
+    digest = _digest(secret.strip())
+    token = session.scalars(select(Token).where(Token.secret_sha256 == digest)).first()
+    if token is None or token.revoked_at is not None or not hmac.compare_digest(token.secret_sha256, digest):
+        return None
+    return Caller(token.id, token.name, token.role)
+
+
+class RateLimiter:
+    """A token bucket per caller (per process): ``per_minute`` requests, bursting up to the same."""
+
+    def __init__(self, per_minute: int) -> None:
+        self.rate = per_minute / 60.0
+        self.capacity = float(per_minute)
+        self._buckets: dict[int, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def allow(self, token_id: int) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            tokens, last = self._buckets.get(token_id, (self.capacity, now))
+            tokens = min(self.capacity, tokens + (now - last) * self.rate)
+            if tokens < 1.0:
+                self._buckets[token_id] = (tokens, now)
+                return False
+            self._buckets[token_id] = (tokens - 1.0, now)
+            return True

@@ -1,0 +1,160 @@
+"""The ``provenance`` command: the library's commands plus the service's (serve, tokens, reverify).
+
+The library's CLI (:mod:`provenance.cli`) knows nothing of the web or the database; this module adds
+the commands that need them, on the same Typer app.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+
+from provenance.cli import app, out, run_command
+from provenance.errors import InputError
+from provenance.stamp import Source
+from service.auth import ROLES, create_token
+from service.context import build_context
+from service.ingest import Declaration, ingest_article, ingest_asset
+from service.reverify import reverify
+from service.settings import Settings, load_settings
+
+tokens_app = typer.Typer(help="Manage API tokens.", no_args_is_help=True)
+app.add_typer(tokens_app, name="tokens")
+
+DataDir = Annotated[
+    Path | None, typer.Option("--data-dir", help="Database and blobs [env PROVENANCE_DATA_DIR; default ./var].")
+]
+KeysDirOpt = Annotated[
+    Path | None, typer.Option("--keys-dir", help="Signing key and dev CA [env PROVENANCE_KEYS_DIR; default ./keys].")
+]
+Anchors = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--trust-anchors", help="Extra trusted roots, repeatable [env PROVENANCE_TRUST_ANCHORS, colon-separated]."
+    ),
+]
+Config = Annotated[Path | None, typer.Option("--config", help="TOML settings file.")]
+
+
+def _settings(
+    data_dir: Path | None, keys_dir: Path | None, anchors: list[Path] | None, config: Path | None
+) -> Settings:
+    try:
+        return load_settings(config, data_dir=data_dir, keys_dir=keys_dir, trust_anchors=anchors or None)
+    except Exception as exc:  # pydantic's validation errors: explain in one line
+        raise InputError(f"invalid settings: {str(exc).splitlines()[0]}") from exc
+
+
+@tokens_app.command("create")
+def tokens_create(
+    role: Annotated[str, typer.Option("--role", help=f"One of {', '.join(ROLES)}.")],
+    name: Annotated[str, typer.Option("--name", help="Who or what holds the token.")],
+    data_dir: DataDir = None,
+    keys_dir: KeysDirOpt = None,
+    config: Config = None,
+) -> None:
+    """Create an API token; prints only the token (shown once, stored as a hash)."""
+
+    def run() -> None:
+        if role not in ROLES:
+            raise InputError(f"role must be one of {', '.join(ROLES)}")
+        ctx = build_context(_settings(data_dir, keys_dir, None, config))
+        with ctx.session() as session:
+            secret = create_token(session, name, role)
+            session.commit()
+        sys.stdout.write(secret + "\n")
+
+    run_command(run)
+
+
+@app.command("reverify")
+def reverify_command(
+    data_dir: DataDir = None,
+    keys_dir: KeysDirOpt = None,
+    trust_anchors: Anchors = None,
+    config: Config = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Re-inspect everything, not only items made under other trust.")
+    ] = False,
+) -> None:
+    """Recompute stored decisions under the current trust configuration."""
+
+    def run() -> None:
+        ctx = build_context(_settings(data_dir, keys_dir, trust_anchors, config))
+        report = reverify(ctx, force=force)
+        out.print(f"checked {report.checked}, changed {report.changed}; trust {report.fingerprint[:16]}…")
+
+    run_command(run)
+
+
+def _load_samples(settings: Settings, samples: Path) -> list[str]:
+    """Ingest the samples through the same code as the API (idempotent); return badge refs."""
+    ctx = build_context(settings)
+    index = json.loads((samples / "samples.json").read_text())
+    refs = []
+    for item in index["images"]:
+        declaration = dict(item["declaration"])
+        source = Source(declaration.pop("source"))
+        result = ingest_asset(ctx, (samples / item["file"]).read_bytes(), Declaration(source, **declaration), None)
+        refs.append(result.row.id)
+    for path in index["articles"]:
+        result_article = ingest_article(ctx, (samples / path).read_bytes(), None)
+        if result_article.row.article_id not in refs:
+            refs.append(result_article.row.article_id)
+    return refs
+
+
+@app.command("serve")
+def serve_command(
+    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port")] = 8000,
+    workers: Annotated[int, typer.Option("--workers", help="Worker processes.")] = 1,
+    samples: Annotated[
+        Path | None, typer.Option("--samples", help="Load this samples folder first and print a newsroom token.")
+    ] = None,
+    data_dir: DataDir = None,
+    keys_dir: KeysDirOpt = None,
+    trust_anchors: Anchors = None,
+    config: Config = None,
+) -> None:
+    """Run the HTTP service (uvicorn) on the embedded default: SQLite + local blobs + keys/."""
+    import uvicorn
+
+    def prepare() -> tuple[Settings, Any]:
+        settings = _settings(data_dir, keys_dir, trust_anchors, config)
+        from service.app import create_app
+
+        application = create_app(settings)  # refuses to start without keys, migrates the database
+        if samples is not None:
+            refs = _load_samples(settings, samples)
+            ctx = application.api.state.ctx
+            with ctx.session() as session:
+                token = create_token(session, "make run", "newsroom")
+                session.commit()
+            base = f"http://{host}:{port}"
+            out.print(f"newsroom token: {escape(token)}")
+            for ref in refs:
+                out.print(f"badge: {base}/v1/badges/{ref}.svg  {base}/v1/badges/{ref}.json?lang=zh-Hans")
+            out.print(f"API docs: {base}/docs")
+        return settings, application
+
+    settings, application = run_command(prepare)
+    if workers > 1:
+        # Each worker builds its own app from the environment.
+        os.environ.update(
+            PROVENANCE_DATA_DIR=str(settings.data_dir),
+            PROVENANCE_KEYS_DIR=str(settings.keys_dir),
+            PROVENANCE_TRUST_ANCHORS=":".join(str(p) for p in settings.trust_anchors),
+        )
+        uvicorn.run("service.asgi:app", factory=True, host=host, port=port, workers=workers, log_level="warning")
+    else:
+        uvicorn.run(application, host=host, port=port, log_level="warning")
+
+
+__all__ = ["app"]

@@ -1,0 +1,78 @@
+"""Everything a request handler needs, built once at start-up from :class:`Settings`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from provenance import FileKeySigner, KeyMaterialError, TrustConfig
+from service.auth import RateLimiter
+from service.settings import Settings
+from service.store.blobs import BlobStore
+from service.store.db import ServiceState, make_engine, make_sessionmaker
+from service.store.schema import upgrade
+
+
+@dataclass
+class ServiceContext:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    blobs: BlobStore
+    signer: FileKeySigner
+    trust: TrustConfig
+    rate_limiter: RateLimiter
+
+    def session(self) -> Session:
+        return self.sessions()
+
+
+def load_signer(settings: Settings) -> FileKeySigner:
+    paths = settings.key_paths
+    missing = [str(p) for p in (paths.signer_key, paths.chain, paths.root_cert) if not p.exists()]
+    if missing:
+        raise KeyMaterialError(
+            f"signing keys missing in {settings.keys_dir}: {', '.join(missing)}",
+            hint=f"run `provenance keys init --keys-dir {settings.keys_dir}` first",
+        )
+    return FileKeySigner.from_files(paths.signer_key, paths.chain)
+
+
+def open_database(settings: Settings) -> tuple[Engine, sessionmaker[Session]]:
+    """Engine and sessions for the configured database, migrated to the current schema."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.database)
+    upgrade(engine)
+    return engine, make_sessionmaker(engine)
+
+
+def build_context(settings: Settings) -> ServiceContext:
+    """Open storage, load keys and trust; raise :class:`KeyMaterialError` if keys are missing."""
+    signer = load_signer(settings)
+    trust = settings.trust()
+    engine, sessions = open_database(settings)
+    return ServiceContext(
+        settings=settings,
+        engine=engine,
+        sessions=sessions,
+        blobs=BlobStore(settings.blob_dir),
+        signer=signer,
+        trust=trust,
+        rate_limiter=RateLimiter(settings.rate_limit_per_minute),
+    )
+
+
+def get_state(session: Session, key: str) -> str | None:
+    row = session.scalars(select(ServiceState).where(ServiceState.key == key)).first()
+    return row.value if row else None
+
+
+def set_state(session: Session, key: str, value: str) -> None:
+    row = session.get(ServiceState, key)
+    if row is None:
+        session.add(ServiceState(key=key, value=value))
+    else:
+        row.value = value

@@ -1,0 +1,204 @@
+"""The one ingest path: used by the API and by ``make run`` to load the samples.
+
+upload → inspect → stamp → store. Invariant (durability): blobs are written and fsynced first, then
+the row and its audit event are committed in one transaction; the caller acknowledges only after
+the commit. A crash in between leaves an orphan blob, never a row pointing at nothing.
+Idempotent: the asset id is derived from the upload's hash and the declaration, so the same upload
+with the same declaration is the same asset; an ``Idempotency-Key`` replays the first answer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from provenance import InputError, StampRequest, stamp
+from provenance.articles import ArticleVersion as SignedVersion
+from provenance.articles import parse_payload, stamp_article
+from provenance.stamp import Source
+from provenance.trust import chain_summary
+from service.auth import Caller
+from service.context import ServiceContext
+from service.store.db import ArticleVersion, Asset, AuditEvent
+
+
+@dataclass(frozen=True)
+class Declaration:
+    """What the CMS declares with an upload."""
+
+    source: Source
+    title: str | None = None
+    credit: str | None = None
+    external_id: str | None = None
+    override_upstream: str | None = None
+
+    def canonical(self) -> dict[str, Any]:
+        fields = {
+            "source": self.source.value,
+            "title": self.title,
+            "credit": self.credit,
+            "external_id": self.external_id,
+            "override_upstream": self.override_upstream,
+        }
+        return {k: v for k, v in fields.items() if v}
+
+
+def asset_id(upload_sha256: str, declaration: Declaration) -> str:
+    material = upload_sha256 + json.dumps(declaration.canonical(), sort_keys=True, ensure_ascii=False)
+    return "img_" + hashlib.sha256(material.encode()).hexdigest()[:24]
+
+
+def article_id(external_id: str) -> str:
+    return "art_" + hashlib.sha256(external_id.encode()).hexdigest()[:24]
+
+
+@dataclass(frozen=True)
+class Ingested:
+    row: Asset
+    created: bool
+
+
+def _existing(session: Session, ident: str, caller: Caller | None, key: str | None) -> Asset | None:
+    if key is not None and caller is not None:
+        row = session.scalars(
+            select(Asset).where(Asset.token_id == caller.token_id, Asset.idempotency_key == key)
+        ).first()
+        if row is not None:
+            if row.id != ident:
+                raise InputError("this Idempotency-Key was already used for a different upload")
+            return row
+    return session.get(Asset, ident)
+
+
+def ingest_asset(
+    ctx: ServiceContext,
+    data: bytes,
+    declaration: Declaration,
+    caller: Caller | None,
+    idempotency_key: str | None = None,
+) -> Ingested:
+    """Inspect, stamp and durably store an upload; return the stored asset (existing one if repeated)."""
+    upload_sha256 = hashlib.sha256(data).hexdigest()
+    ident = asset_id(upload_sha256, declaration)
+    with ctx.session() as session:
+        existing = _existing(session, ident, caller, idempotency_key)
+        if existing is not None:
+            return Ingested(existing, created=False)
+    request = StampRequest(
+        source=declaration.source,
+        title=declaration.title,
+        override_upstream=declaration.override_upstream,
+        upload_name=declaration.title or "upload",
+        credit=declaration.credit,
+        external_id=declaration.external_id,
+    )
+    result = stamp(data, request, ctx.signer, ctx.trust, limits=ctx.settings.limits)
+    ctx.blobs.put(data)
+    stamped_sha256 = ctx.blobs.put(result.data)
+    manifest_sha256 = ctx.blobs.put(result.manifest)
+    row = Asset(
+        id=ident,
+        upload_sha256=upload_sha256,
+        stamped_sha256=stamped_sha256,
+        manifest_sha256=manifest_sha256,
+        media_type=result.media_type,
+        declaration=declaration.canonical(),
+        state=result.verdict.state.value,
+        labels=list(result.verdict.labels),
+        verdict=result.verdict.to_dict(),
+        upstream=result.upstream.to_dict(),
+        signer_chain=chain_summary(ctx.signer.certificate_chain_pem),
+        trust_fingerprint=ctx.trust.fingerprint,
+        token_id=caller.token_id if caller else None,
+        idempotency_key=idempotency_key if caller else None,
+    )
+    with ctx.session() as session:
+        session.add(row)
+        session.add(
+            AuditEvent(
+                kind="stamp",
+                token_id=caller.token_id if caller else None,
+                subject=ident,
+                detail={"labels": row.labels, "source": declaration.source.value, "sha256": upload_sha256},
+            )
+        )
+        try:
+            session.commit()
+        except IntegrityError:  # a concurrent identical upload won the race: same asset
+            session.rollback()
+            winner = session.get(Asset, ident)
+            if winner is None:
+                raise
+            return Ingested(winner, created=False)
+    return Ingested(row, created=True)
+
+
+@dataclass(frozen=True)
+class IngestedArticle:
+    row: ArticleVersion
+    created: bool
+
+
+def ingest_article(ctx: ServiceContext, payload_bytes: bytes, caller: Caller | None) -> IngestedArticle:
+    """Stamp a CMS article payload; a new version of a known external id becomes a correction."""
+    payload = parse_payload(payload_bytes)
+    ident = article_id(payload.external_id)
+    with ctx.session() as session:
+        existing = session.get(ArticleVersion, (ident, payload.version))
+        if existing is not None:
+            if existing.payload_sha256 != hashlib.sha256(payload_bytes).hexdigest():
+                text = payload.canonical_text()
+                if hashlib.sha256(text).hexdigest() != existing.text_sha256:
+                    raise InputError(f"version {payload.version} of {payload.external_id!r} exists with other text")
+            return IngestedArticle(existing, created=False)
+        previous_row = session.scalars(
+            select(ArticleVersion).where(ArticleVersion.article_id == ident).order_by(ArticleVersion.version.desc())
+        ).first()
+    previous = None
+    if previous_row is not None:
+        if previous_row.version > payload.version:
+            raise InputError(f"version {payload.version} is older than the stored version {previous_row.version}")
+        previous = SignedVersion(ctx.blobs.get(previous_row.text_sha256), ctx.blobs.get(previous_row.manifest_sha256))
+    result = stamp_article(payload, ctx.signer, ctx.trust, previous=previous)
+    text_sha256 = ctx.blobs.put(result.text)
+    manifest_sha256 = ctx.blobs.put(result.manifest)
+    payload_sha256 = ctx.blobs.put(payload_bytes)
+    row = ArticleVersion(
+        article_id=ident,
+        version=payload.version,
+        external_id=payload.external_id,
+        text_sha256=text_sha256,
+        manifest_sha256=manifest_sha256,
+        payload_sha256=payload_sha256,
+        state=result.verdict.state.value,
+        labels=list(result.verdict.labels),
+        verdict=result.verdict.to_dict(),
+        signer_chain=chain_summary(ctx.signer.certificate_chain_pem),
+        trust_fingerprint=ctx.trust.fingerprint,
+        token_id=caller.token_id if caller else None,
+    )
+    with ctx.session() as session:
+        session.add(row)
+        session.add(
+            AuditEvent(
+                kind="stamp_article",
+                token_id=caller.token_id if caller else None,
+                subject=f"{ident}/v{payload.version}",
+                detail={"labels": row.labels, "external_id": payload.external_id, "source": payload.source.value},
+            )
+        )
+        try:
+            session.commit()
+        except IntegrityError:
+            session.rollback()
+            winner = session.get(ArticleVersion, (ident, payload.version))
+            if winner is None:
+                raise
+            return IngestedArticle(winner, created=False)
+    return IngestedArticle(row, created=True)

@@ -1,0 +1,22 @@
+"""Prometheus metrics: requests, latencies, stamps by label, rejections by reason (one registry per app)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "provenance_http_requests", "HTTP requests", ["route", "status"], registry=self.registry
+        )
+        self.latency = Histogram(
+            "provenance_http_request_seconds", "Request latency", ["route"], registry=self.registry,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+        )  # fmt: skip
+        self.stamps = Counter(
+            "provenance_stamps", "Stamped assets and articles", ["kind", "label"], registry=self.registry
+        )
+        self.rejections = Counter("provenance_rejections", "Rejected requests", ["reason"], registry=self.registry)
+        self.badges = Counter("provenance_badge_responses", "Badge responses", ["status"], registry=self.registry)

@@ -1,0 +1,1 @@
+"""Rendering of public badges (SVG, HTML, JSON) from stored decisions and the fixed vocabulary."""

@@ -1,0 +1,129 @@
+"""Newsroom upload hooks for images, and the public content and manifest downloads."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, Header, Request, Response, UploadFile
+from pydantic import BaseModel, Field, ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from provenance.stamp import Source
+from service.deps import ContextDep, NewsroomDep
+from service.ingest import Declaration, ingest_asset
+from service.problems import Problem
+from service.store.db import Asset
+
+router = APIRouter(prefix="/v1/assets", tags=["assets"])
+
+
+class DeclarationIn(BaseModel):
+    """The ``declaration`` part of an upload."""
+
+    model_config = {"extra": "forbid"}
+
+    source: Source
+    title: str | None = Field(default=None, max_length=512)
+    credit: str | None = Field(default=None, max_length=512)
+    external_id: str | None = Field(default=None, max_length=512)
+    override_upstream: str | None = Field(default=None, max_length=2000)
+
+
+def links(request: Request, asset_id: str) -> dict[str, str]:
+    base = str(request.base_url).rstrip("/")
+    return {
+        "self": f"{base}/v1/assets/{asset_id}",
+        "content": f"{base}/v1/assets/{asset_id}/content",
+        "manifest": f"{base}/v1/assets/{asset_id}/manifest.c2pa",
+        "badge_svg": f"{base}/v1/badges/{asset_id}.svg",
+        "badge_json": f"{base}/v1/badges/{asset_id}.json",
+        "report": f"{base}/v1/assets/{asset_id}/report",
+    }
+
+
+def asset_public(request: Request, row: Asset) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "sha256": row.upload_sha256,
+        "stamped_sha256": row.stamped_sha256,
+        "media_type": row.media_type,
+        "state": row.state,
+        "labels": row.labels,
+        "declaration": row.declaration,
+        "created_at": row.created_at.isoformat(),
+        "links": links(request, row.id),
+    }
+
+
+async def read_limited(upload: UploadFile, limit: int) -> bytes:
+    """The upload's bytes, refusing (413) as soon as they exceed ``limit``."""
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await upload.read(1024 * 1024):
+        size += len(chunk)
+        if size > limit:
+            raise Problem(413, "input-too-large", "Input too large", f"uploads are limited to {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@router.post("", status_code=201, summary="Upload an image: inspect, stamp, store")
+async def upload_asset(
+    request: Request,
+    response: Response,
+    ctx: ContextDep,
+    caller: NewsroomDep,
+    file: Annotated[UploadFile, File(description="The image")],
+    declaration: Annotated[str, Form(description="JSON: source, title?, credit?, external_id?, override_upstream?")],
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> dict[str, Any]:
+    try:
+        declared = DeclarationIn.model_validate(json.loads(declaration))
+    except (json.JSONDecodeError, ValidationError) as exc:
+        raise Problem(422, "invalid-declaration", "Invalid declaration", str(exc).splitlines()[0]) from exc
+    data = await read_limited(file, ctx.settings.max_upload_bytes)
+    result = await run_in_threadpool(
+        ingest_asset, ctx, data, Declaration(**declared.model_dump()), caller, idempotency_key
+    )
+    metrics = request.app.state.metrics
+    if result.created:
+        for label in result.row.labels or ["none"]:
+            metrics.stamps.labels(kind="image", label=label).inc()
+    else:
+        response.status_code = 200
+    response.headers["Location"] = links(request, result.row.id)["self"]
+    return asset_public(request, result.row)
+
+
+def asset_row(ctx: ContextDep, asset_id: str) -> Asset:
+    with ctx.session() as session:
+        row = session.get(Asset, asset_id)
+    if row is None:
+        raise Problem(404, "not-found", "Unknown asset", f"no asset {asset_id}")
+    return row
+
+
+def blob_response(request: Request, data: bytes, media_type: str, digest: str, **headers: str) -> Response:
+    etag = f'"{digest}"'
+    common = {"ETag": etag, "Cache-Control": "public, max-age=31536000, immutable", "X-Content-Type-Options": "nosniff"}
+    if etag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
+        return Response(status_code=304, headers={**common, **headers})
+    return Response(data, media_type=media_type, headers={**common, **headers})
+
+
+@router.get("/{asset_id}", summary="The stored asset and its decision")
+def get_asset(request: Request, ctx: ContextDep, asset_id: str) -> dict[str, Any]:
+    return asset_public(request, asset_row(ctx, asset_id))
+
+
+@router.get("/{asset_id}/content", summary="The stamped bytes", response_class=Response)
+def get_content(request: Request, ctx: ContextDep, asset_id: str) -> Response:
+    row = asset_row(ctx, asset_id)
+    return blob_response(request, ctx.blobs.get(row.stamped_sha256), row.media_type, row.stamped_sha256)
+
+
+@router.get("/{asset_id}/manifest.c2pa", summary="The embedded C2PA manifest store", response_class=Response)
+def get_manifest(request: Request, ctx: ContextDep, asset_id: str) -> Response:
+    row = asset_row(ctx, asset_id)
+    return blob_response(request, ctx.blobs.get(row.manifest_sha256), "application/c2pa", row.manifest_sha256)

@@ -1,0 +1,106 @@
+"""Auditor endpoints: full verification reports (JSON or HTML) and stateless verification."""
+
+from __future__ import annotations
+
+from html import escape
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Request, UploadFile
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from provenance import inspect
+from provenance.articles import inspect_article, looks_like_payload, parse_payload
+from service.deps import AuditorDep, ContextDep
+from service.routes.articles import version_row
+from service.routes.assets import asset_row, read_limited
+from service.store.db import Token
+
+router = APIRouter(tags=["audit"])
+
+
+def _stamped_by(ctx: ContextDep, token_id: int | None) -> dict[str, Any] | None:
+    if token_id is None:
+        return None
+    with ctx.session() as session:
+        token = session.get(Token, token_id)
+    return {"token": token.name, "role": token.role} if token else None
+
+
+def _render(request: Request, report: dict[str, Any]) -> Response:
+    if "text/html" in request.headers.get("accept", ""):
+        return HTMLResponse(html_report(report), headers={"Content-Security-Policy": "default-src 'none'"})
+    return JSONResponse(report)
+
+
+@router.get("/v1/assets/{asset_id}/report", summary="Full verification report of an asset")
+def asset_report(request: Request, ctx: ContextDep, _auditor: AuditorDep, asset_id: str) -> Response:
+    row = asset_row(ctx, asset_id)
+    live = inspect(ctx.blobs.get(row.stamped_sha256), ctx.trust)  # the evidence as of now, not as stored
+    report = {
+        "kind": "image",
+        "id": row.id,
+        "stored_decision": {"state": row.state, "labels": row.labels, "trust_fingerprint": row.trust_fingerprint},
+        "verification": live.to_dict(),
+        "upload": row.upstream,
+        "declaration": row.declaration,
+        "signer_chain": row.signer_chain,
+        "stamped_at": row.created_at.isoformat(),
+        "stamped_by": _stamped_by(ctx, row.token_id),
+    }
+    return _render(request, report)
+
+
+@router.get("/v1/articles/{article_id}/v{version}/report", summary="Full verification report of an article version")
+def article_report(request: Request, ctx: ContextDep, _auditor: AuditorDep, article_id: str, version: int) -> Response:
+    row = version_row(ctx, article_id, version)
+    live = inspect(ctx.blobs.get(row.text_sha256), ctx.trust, sidecar=ctx.blobs.get(row.manifest_sha256))
+    report = {
+        "kind": "article",
+        "id": row.article_id,
+        "version": row.version,
+        "external_id": row.external_id,
+        "stored_decision": {"state": row.state, "labels": row.labels, "trust_fingerprint": row.trust_fingerprint},
+        "verification": live.to_dict(),
+        "signer_chain": row.signer_chain,
+        "stamped_at": row.created_at.isoformat(),
+        "stamped_by": _stamped_by(ctx, row.token_id),
+    }
+    return _render(request, report)
+
+
+@router.post("/v1/verify", summary="Verify any file (optionally with a detached manifest); nothing is stored")
+async def verify(
+    request: Request,
+    ctx: ContextDep,
+    _auditor: AuditorDep,
+    file: Annotated[UploadFile, File()],
+    sidecar: Annotated[UploadFile | None, File()] = None,
+) -> Response:
+    data = await read_limited(file, ctx.settings.max_upload_bytes)
+    manifest = await read_limited(sidecar, ctx.settings.max_upload_bytes) if sidecar is not None else None
+
+    def run() -> dict[str, Any]:
+        if manifest is not None and looks_like_payload(data):
+            return inspect_article(parse_payload(data), manifest, ctx.trust).to_dict()
+        return inspect(data, ctx.trust, sidecar=manifest, limits=ctx.settings.limits).to_dict()
+
+    return _render(request, await run_in_threadpool(run))
+
+
+def _rows(value: Any, depth: int = 0) -> str:
+    if isinstance(value, dict):
+        inner = "".join(f"<tr><th>{escape(str(k))}</th><td>{_rows(v, depth + 1)}</td></tr>" for k, v in value.items())
+        return f"<table>{inner}</table>"
+    if isinstance(value, list):
+        return "<ol>" + "".join(f"<li>{_rows(v, depth + 1)}</li>" for v in value) + "</ol>" if value else "—"
+    return escape("" if value is None else str(value))
+
+
+def html_report(report: dict[str, Any]) -> str:
+    """A plain, script-free HTML rendering of a report (every value escaped)."""
+    title = f"Verification report: {report.get('id', 'file')}"
+    return (
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title></head>'
+        f"<body><h1>{escape(title)}</h1>{_rows(report)}</body></html>"
+    )
