@@ -158,3 +158,6 @@ def serve_command(
 
 
 __all__ = ["app"]
+
+if __name__ == "__main__":
+    app()
