@@ -50,6 +50,19 @@ def create_api(ctx: ServiceContext, metrics: Metrics, badges: BadgeService) -> F
         api.include_router(module.router)
 
     @api.middleware("http")
+    async def refuse_oversized(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        # Refuse a body whose declared length is over the limit before anything parses it (multipart
+        # framing gets 64 KiB of slack; the exact limit is enforced again while reading).
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > ctx.settings.max_upload_bytes + 64 * 1024:
+            metrics.rejections.labels(reason="too_large").inc()
+            limit = ctx.settings.max_upload_bytes
+            return problems.Problem(
+                413, "input-too-large", "Input too large", f"bodies are limited to {limit} bytes"
+            ).response()
+        return await call_next(request)
+
+    @api.middleware("http")
     async def measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         start = time.perf_counter()
         response = await call_next(request)
