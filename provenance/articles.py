@@ -137,6 +137,8 @@ def looks_like_payload(data: bytes) -> bool:
         return isinstance(json.loads(stripped), dict)
     except (UnicodeDecodeError, json.JSONDecodeError):
         return False
+    except RecursionError:
+        return True  # an object nested absurdly deep: let parse_payload reject it clearly
 
 
 def parse_payload(data: bytes, *, max_bytes: int = MAX_PAYLOAD) -> ArticlePayload:
@@ -157,6 +159,8 @@ def parse_payload(data: bytes, *, max_bytes: int = MAX_PAYLOAD) -> ArticlePayloa
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InputError(f"article payload is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from exc
+    except RecursionError as exc:
+        raise InputError("article payload is nested too deeply") from exc
     if not isinstance(doc, dict):
         raise InputError("article payload must be a JSON object")
     version = doc.get("version")

@@ -74,14 +74,16 @@ class RateLimiter:
         self.capacity = float(per_minute)
         self._buckets: dict[int, tuple[float, float]] = {}
         self._lock = threading.Lock()
+        self.clock = time.monotonic
 
-    def allow(self, token_id: int) -> bool:
-        now = time.monotonic()
+    def allow(self, token_id: int) -> float:
+        """0 if the request may go ahead, else the seconds until it may."""
+        now = self.clock()
         with self._lock:
             tokens, last = self._buckets.get(token_id, (self.capacity, now))
             tokens = min(self.capacity, tokens + (now - last) * self.rate)
             if tokens < 1.0:
                 self._buckets[token_id] = (tokens, now)
-                return False
+                return (1.0 - tokens) / self.rate if self.rate > 0 else float("inf")
             self._buckets[token_id] = (tokens - 1.0, now)
-            return True
+            return 0.0

@@ -163,9 +163,8 @@ async def _respond(send: Send, status: int, headers: list[tuple[bytes, bytes]], 
 
 
 def _problem(status: int, detail: str) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
-    body = json.dumps(
-        {"type": "/problems/bad-request", "title": "Bad badge request", "status": status, "detail": detail}
-    )
+    kind, title = ("not-found", "Unknown badge") if status == 404 else ("bad-request", "Bad badge request")
+    body = json.dumps({"type": f"/problems/{kind}", "title": title, "status": status, "detail": detail})
     return (
         status,
         [(b"content-type", b"application/problem+json"), (b"x-content-type-options", b"nosniff")],

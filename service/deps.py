@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Annotated
 
@@ -46,10 +47,11 @@ def require(role: str) -> Callable[..., Caller]:
                     problem.headers["WWW-Authenticate"] = "Bearer"
                     raise problem
                 raise Problem(403, "forbidden", "Forbidden", f"this needs the {role} role")
-        if not ctx.rate_limiter.allow(caller.token_id):
+        wait = ctx.rate_limiter.allow(caller.token_id)
+        if wait:
             request.app.state.metrics.rejections.labels(reason="rate_limited").inc()
             problem = Problem(429, "rate-limited", "Too many requests", "slow down: per-token rate limit reached")
-            problem.headers["Retry-After"] = "1"
+            problem.headers["Retry-After"] = str(max(1, math.ceil(min(wait, 86400))))
             raise problem
         return caller
 

@@ -128,7 +128,7 @@ def sign(
     parent: _c2pa.Ingredient | None = None,
 ) -> bytes:
     """Sign ``definition`` into ``data`` through the library's SDK adapter."""
-    return _c2pa.sign(data, media_type, definition, keys.signer, keys.trust, [parent] if parent else [])
+    return _c2pa.sign(data, media_type, definition, keys.signer, keys.trust, [parent] if parent else []).data
 
 
 def sign_with_ingredients(
@@ -140,7 +140,7 @@ def sign_with_ingredients(
     media_type: str = JPEG,
 ) -> bytes:
     """Sign ``definition`` into ``data`` with several ingredients (parentOf / componentOf / inputTo)."""
-    return _c2pa.sign(data, media_type, definition, keys.signer, keys.trust, ingredients)
+    return _c2pa.sign(data, media_type, definition, keys.signer, keys.trust, ingredients).data
 
 
 # --------------------------------------------------------------------------------------------

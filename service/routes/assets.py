@@ -82,6 +82,10 @@ async def upload_asset(
         declared = DeclarationIn.model_validate(json.loads(declaration))
     except (json.JSONDecodeError, ValidationError) as exc:
         raise Problem(422, "invalid-declaration", "Invalid declaration", str(exc).splitlines()[0]) from exc
+    except RecursionError as exc:
+        raise Problem(
+            422, "invalid-declaration", "Invalid declaration", "the declaration is nested too deeply"
+        ) from exc
     data = await read_limited(file, ctx.settings.max_upload_bytes)
     result = await run_in_threadpool(
         ingest_asset, ctx, data, Declaration(**declared.model_dump()), caller, idempotency_key

@@ -13,10 +13,30 @@ from typing import Any, ClassVar
 from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint, create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
+from sqlalchemy.types import TypeDecorator
 
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """A timezone-aware UTC timestamp on every backend (SQLite stores and returns naive values)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: store UTC-aware timestamps only")
+        return value.astimezone(dt.UTC)
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value
 
 
 class Base(DeclarativeBase):
@@ -32,8 +52,8 @@ class Token(Base):
     name: Mapped[str] = mapped_column(String(200))
     role: Mapped[str] = mapped_column(String(20))
     secret_sha256: Mapped[str] = mapped_column(String(64), unique=True)
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), default=None)
 
 
 class Asset(Base):
@@ -53,7 +73,7 @@ class Asset(Base):
     upstream: Mapped[dict[str, Any]] = mapped_column(JSON)
     signer_chain: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     trust_fingerprint: Mapped[str] = mapped_column(String(64))
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     token_id: Mapped[int | None] = mapped_column(ForeignKey("tokens.id"), default=None)
     idempotency_key: Mapped[str | None] = mapped_column(String(200), default=None)
 
@@ -76,7 +96,7 @@ class ArticleVersion(Base):
     verdict: Mapped[dict[str, Any]] = mapped_column(JSON)
     signer_chain: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     trust_fingerprint: Mapped[str] = mapped_column(String(64))
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     token_id: Mapped[int | None] = mapped_column(ForeignKey("tokens.id"), default=None)
 
 
@@ -86,7 +106,7 @@ class AuditEvent(Base):
     __tablename__ = "audit_events"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     kind: Mapped[str] = mapped_column(String(40))
     token_id: Mapped[int | None] = mapped_column(Integer, default=None)
     subject: Mapped[str | None] = mapped_column(String(200), default=None)

@@ -1,0 +1,137 @@
+"""Helpers for the service tests: a running service on a fresh data dir, its tokens, requests, stored rows.
+
+Each service is built by :func:`running` from real settings (a tmp data dir and a keys dir made by
+``init_dev_keys``), with a newsroom, an auditor and an admin token, and driven through Starlette's
+``TestClient`` used as a context manager so that the lifespan (re-verification, cache clearing) runs.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from service.app import create_app
+from service.auth import create_token
+from service.context import ServiceContext
+from service.settings import Settings, load_settings
+from service.store.db import ArticleVersion, Asset, AuditEvent, Token
+
+SAMPLES = Path(__file__).resolve().parent.parent / "samples" / "articles"
+PROBLEM_JSON = "application/problem+json"
+TOKEN_NAMES = {"newsroom": "test newsroom desk", "auditor": "test auditor", "admin": "test admin"}
+ASSET_ID = r"img_[0-9a-f]{24}"
+ARTICLE_ID = r"art_[0-9a-f]{24}"
+STRONG_ETAG = r'"[0-9a-f]{32,64}"'
+
+
+def sample(name: str) -> bytes:
+    """The bytes of a sample article payload (``samples/articles/<name>``)."""
+    return (SAMPLES / name).read_bytes()
+
+
+def service_settings(data_dir: Path, keys_dir: Path, **overrides: Any) -> Settings:
+    """Settings for a test service; badge decisions are not cached unless a test asks for it."""
+    overrides.setdefault("badge_cache_seconds", 0)
+    return load_settings(data_dir=data_dir, keys_dir=keys_dir, **overrides)
+
+
+def issue_tokens(ctx: ServiceContext) -> dict[str, str]:
+    """One token per role, by role."""
+    with ctx.session() as session:
+        tokens = {role: create_token(session, name, role) for role, name in TOKEN_NAMES.items()}
+        session.commit()
+    return tokens
+
+
+@dataclass
+class Service:
+    """A running service: the ASGI app, a client bound to it, and one token per role."""
+
+    app: Any
+    client: TestClient
+    tokens: dict[str, str]
+
+    @property
+    def ctx(self) -> ServiceContext:
+        ctx: ServiceContext = self.app.api.state.ctx
+        return ctx
+
+    def bearer(self, role: str | None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[role]}"} if role else {}
+
+    def upload(
+        self,
+        data: bytes,
+        declaration: dict[str, Any] | str | None = None,
+        *,
+        role: str | None = "newsroom",
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Response:
+        """``POST /v1/assets`` with ``data`` and ``declaration`` (a dict is sent as JSON, a str as is)."""
+        if declaration is None:
+            declaration = {"source": "ai_generated"}
+        text = declaration if isinstance(declaration, str) else json.dumps(declaration)
+        return self.client.post(
+            "/v1/assets",
+            files={"file": ("upload.bin", data, "application/octet-stream")},
+            data={"declaration": text},
+            headers={**self.bearer(role), **(headers or {})},
+        )
+
+    def post_article(self, payload: bytes | str, *, role: str | None = "newsroom") -> httpx.Response:
+        """``POST /v1/articles`` with a payload (bytes) or a sample's file name (str)."""
+        body = sample(payload) if isinstance(payload, str) else payload
+        return self.client.post(
+            "/v1/articles", content=body, headers={**self.bearer(role), "Content-Type": "application/json"}
+        )
+
+    def rows(self, model: type[Any]) -> int:
+        with self.ctx.session() as session:
+            return int(session.scalar(select(func.count()).select_from(model)) or 0)
+
+    def events(self, kind: str) -> list[AuditEvent]:
+        with self.ctx.session() as session:
+            return list(session.scalars(select(AuditEvent).where(AuditEvent.kind == kind).order_by(AuditEvent.id)))
+
+    def token_id(self, role: str) -> int:
+        with self.ctx.session() as session:
+            token = session.scalars(select(Token).where(Token.name == TOKEN_NAMES[role])).one()
+            return token.id
+
+    def blob_files(self) -> set[str]:
+        """Every file under the blob directory, relative to it."""
+        root = self.ctx.settings.blob_dir
+        return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()}
+
+    def stored(self) -> tuple[int, int, frozenset[str]]:
+        """What an upload may store: asset rows, article rows, blob files."""
+        return self.rows(Asset), self.rows(ArticleVersion), frozenset(self.blob_files())
+
+
+@contextmanager
+def running(settings: Settings, *, raise_server_exceptions: bool = True) -> Iterator[Service]:
+    """The service for ``settings``, started (lifespan entered) and stopped around the block."""
+    app = create_app(settings)
+    tokens = issue_tokens(app.api.state.ctx)
+    with TestClient(app, raise_server_exceptions=raise_server_exceptions) as client:
+        yield Service(app, client, tokens)
+
+
+def assert_problem(response: httpx.Response, status: int, kind: str) -> dict[str, Any]:
+    """Assert an RFC 9457 problem answer with ``status`` and type ``/problems/<kind>``; return its body."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == PROBLEM_JSON
+    body: dict[str, Any] = response.json()
+    assert body["type"] == f"/problems/{kind}", body
+    assert body["status"] == status
+    assert isinstance(body["title"], str)
+    assert body["title"]
+    return body
