@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio
 from fastapi import FastAPI, Request, Response
 
 from service import problems
@@ -75,12 +76,54 @@ def create_api(ctx: ServiceContext, metrics: Metrics, badges: BadgeService) -> F
     return api
 
 
+class BodyDeadline:
+    """ASGI middleware: a request body must arrive within ``seconds`` (no slow-loris uploads).
+
+    When the deadline passes, the application sees the client as gone, whatever it would have
+    answered is dropped, and the client gets a 408 problem.
+    """
+
+    def __init__(self, app: Any, seconds: float) -> None:
+        self.app = app
+        self.seconds = seconds
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        deadline = anyio.current_time() + self.seconds
+        timed_out = started = False
+
+        async def timed_receive() -> Any:
+            nonlocal timed_out
+            try:
+                with anyio.fail_after(max(0.0, deadline - anyio.current_time())):
+                    return await receive()
+            except TimeoutError:
+                timed_out = True
+                return {"type": "http.disconnect"}
+
+        async def guarded_send(message: Any) -> None:
+            nonlocal started
+            if timed_out:
+                return
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        await self.app(scope, timed_receive, guarded_send)
+        if timed_out and not started:
+            await problems.Problem(
+                408, "request-timeout", "Request timeout", "the request body arrived too slowly"
+            ).response()(scope, receive, send)
+
+
 def create_app(settings: Settings) -> Any:
     """The full service for ``settings``; raises :class:`~provenance.KeyMaterialError` without keys."""
     ctx = build_context(settings)
     metrics = Metrics()
     badges = BadgeService(ctx.sessions, settings.badge_cache_seconds, settings.badge_max_age)
     api = create_api(ctx, metrics, badges)
+    api.add_middleware(BodyDeadline, seconds=settings.request_body_timeout)
     app = BadgeApp(badges, api, on_request=lambda status: metrics.badges.labels(status=str(status)).inc())
     app.api = api  # type: ignore[attr-defined]  # tests and the CLI reach the FastAPI app through it
     return app

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, field_validator
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -31,8 +31,12 @@ class Settings(BaseSettings):
     keys_dir: Path = Path("keys")
     #: Extra trust anchors (PEM files); the service's own root (``keys_dir/root.pem``) is always trusted.
     trust_anchors: Annotated[list[Path], NoDecode] = Field(default_factory=list)
-    #: SQLAlchemy URL; default: SQLite in ``data_dir``.
-    database_url: str | None = None
+    #: SQLAlchemy URL (``PROVENANCE_DATABASE_URL`` or ``DATABASE_URL``); default: SQLite in ``data_dir``.
+    database_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("database_url", "PROVENANCE_DATABASE_URL", "DATABASE_URL")
+    )
+    #: Seconds a client may take to send a request body (slow uploads are cut off with 408).
+    request_body_timeout: float = 60.0
     max_upload_bytes: int = 50 * 1024 * 1024  # bytes
     max_pixels: int = 120_000_000
     #: Requests per minute per API token on authenticated endpoints.
