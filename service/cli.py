@@ -19,7 +19,7 @@ from provenance.cli import app, out, run_command
 from provenance.errors import InputError
 from provenance.stamp import Source
 from service.auth import ROLES, create_token
-from service.context import build_context
+from service.context import ServiceContext, build_context
 from service.ingest import Declaration, ingest_article, ingest_asset
 from service.reverify import reverify
 from service.settings import Settings, load_settings
@@ -93,9 +93,8 @@ def reverify_command(
     run_command(run)
 
 
-def _load_samples(settings: Settings, samples: Path) -> list[str]:
+def _load_samples(ctx: ServiceContext, samples: Path) -> list[str]:
     """Ingest the samples through the same code as the API (idempotent); return badge refs."""
-    ctx = build_context(settings)
     index = json.loads((samples / "samples.json").read_text())
     refs = []
     for item in index["images"]:
@@ -132,8 +131,8 @@ def serve_command(
 
         application = create_app(settings)  # refuses to start without keys, migrates the database
         if samples is not None:
-            refs = _load_samples(settings, samples)
             ctx = application.api.state.ctx
+            refs = _load_samples(ctx, samples)
             with ctx.session() as session:
                 token = create_token(session, "make run", "newsroom")
                 session.commit()
