@@ -124,6 +124,6 @@ def create_app(settings: Settings) -> Any:
     badges = BadgeService(ctx.sessions, settings.badge_cache_seconds, settings.badge_max_age)
     api = create_api(ctx, metrics, badges)
     api.add_middleware(BodyDeadline, seconds=settings.request_body_timeout)
-    app = BadgeApp(badges, api, on_request=lambda status: metrics.badges.labels(status=str(status)).inc())
+    app = BadgeApp(badges, api, on_request=metrics.count_badge)
     app.api = api  # type: ignore[attr-defined]  # tests and the CLI reach the FastAPI app through it
     return app

@@ -14,6 +14,7 @@ import json
 import re
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Final
 from urllib.parse import parse_qs
 
@@ -81,18 +82,45 @@ def negotiate_language(query_lang: str | None, accept_language: str | None) -> s
 
 
 class _Cached:
-    __slots__ = ("body", "etag", "expires", "status", "type_and_csp")
+    """A rendered response with its ASGI messages built once (reused for every request)."""
 
-    def __init__(self, status: int, body: bytes, type_and_csp: tuple[bytes, bytes], expires: float) -> None:
+    __slots__ = ("body", "etag", "expires", "not_modified", "start", "status")
+
+    def __init__(
+        self, status: int, body: bytes, content_type: bytes, csp: bytes, cache_control: bytes, expires: float
+    ) -> None:
         self.status = status
-        self.body = body
+        self.body = {"type": "http.response.body", "body": body}
         self.etag = b'"' + hashlib.sha256(body).hexdigest()[:32].encode() + b'"'
-        self.type_and_csp = type_and_csp
         self.expires = expires
+        headers = [
+            (b"content-type", content_type),
+            (b"etag", self.etag),
+            (b"cache-control", cache_control if status == 200 else b"public, max-age=5"),
+            (b"content-security-policy", csp),
+            (b"x-content-type-options", b"nosniff"),
+            (b"access-control-allow-origin", b"*"),
+            (b"vary", b"Accept-Language"),
+        ]
+        self.start = {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [*headers, (b"content-length", str(len(body)).encode())],
+        }
+        # A 304 repeats the validators but carries no body and no Content-Length (RFC 9110 8.6).
+        self.not_modified = {"type": "http.response.start", "status": 304, "headers": headers}
+
+
+_EMPTY_BODY: Final = {"type": "http.response.body", "body": b""}
 
 
 class BadgeService:
-    """Decisions from the database, rendered responses cached in memory."""
+    """Decisions from the database, rendered responses cached in memory.
+
+    Stale-while-revalidate: a badge past its freshness is still served while one background refresh
+    per badge re-reads the decision, so expiry never sends a burst of requests to the database (or
+    to the thread pool). Only unknown refs (never seen, or last seen unknown) are read in the request.
+    """
 
     def __init__(self, sessions: sessionmaker[Session], cache_seconds: float, max_age: int) -> None:
         self.sessions = sessions
@@ -100,6 +128,8 @@ class BadgeService:
         self.cache_control = f"public, max-age={max_age}".encode()
         self._cache: dict[tuple[str, str, str], _Cached] = {}
         self._decisions: dict[str, tuple[float, BadgeDecision | None]] = {}
+        self._refreshing: set[tuple[str, str, str]] = set()
+        self._refresher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="badge-refresh")
 
     def clear(self) -> None:
         self._cache.clear()
@@ -117,28 +147,39 @@ class BadgeService:
         return decision
 
     def render(self, ref: str, fmt: str, lang: str) -> _Cached:
-        """The response for one badge (blocking: may read the database)."""
+        """Render and cache the response for one badge (blocking: may read the database)."""
         now = time.monotonic()
-        key = (ref, fmt, lang)
-        cached = self._cache.get(key)
-        if cached is not None and cached.expires > now:
-            return cached
         content_type, csp, renderer = _FORMATS[fmt]
         decision = self._decision(ref, now)
+        expires = now + self.cache_seconds
         if decision is None:
             body = json.dumps({"type": "/problems/not-found", "title": "Unknown badge", "status": 404}).encode()
-            cached = _Cached(404, body, (b"application/problem+json", b"default-src 'none'"), now + self.cache_seconds)
+            cached = _Cached(404, body, b"application/problem+json", b"default-src 'none'", b"", expires)
         else:
-            cached = _Cached(200, renderer(decision, lang), (content_type, csp), now + self.cache_seconds)
+            cached = _Cached(200, renderer(decision, lang), content_type, csp, self.cache_control, expires)
         if len(self._cache) > 200_000:
             self._cache.clear()
-        self._cache[key] = cached
+        self._cache[(ref, fmt, lang)] = cached
         return cached
 
+    def _refresh(self, key: tuple[str, str, str]) -> None:
+        try:
+            self.render(*key)
+        finally:
+            self._refreshing.discard(key)
+
     def cached(self, ref: str, fmt: str, lang: str) -> _Cached | None:
-        """The response if it is in memory and fresh (never blocks)."""
-        cached = self._cache.get((ref, fmt, lang))
-        return cached if cached is not None and cached.expires > time.monotonic() else None
+        """The response if it is in memory (never blocks); a stale one triggers one background refresh."""
+        key = (ref, fmt, lang)
+        cached = self._cache.get(key)
+        if cached is None or cached.expires > time.monotonic():
+            return cached
+        if cached.status != 200:
+            return None  # a stale "unknown" is re-read at once: a new upload must show without delay
+        if key not in self._refreshing:
+            self._refreshing.add(key)
+            self._refresher.submit(self._refresh, key)
+        return cached
 
     def batch(self, refs: list[str], lang: str) -> bytes:
         now = time.monotonic()
@@ -149,19 +190,6 @@ class BadgeService:
         return json.dumps({"badges": out, "lang": lang}, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope["headers"]:
-        if key == name:
-            return str(value.decode("latin-1"))
-    return None
-
-
-async def _respond(send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes, head: bool) -> None:
-    headers = [*headers, (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": b"" if head else body})
-
-
 def _problem(status: int, detail: str) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
     kind, title = ("not-found", "Unknown badge") if status == 404 else ("bad-request", "Bad badge request")
     body = json.dumps({"type": f"/problems/{kind}", "title": title, "status": status, "detail": detail})
@@ -170,6 +198,20 @@ def _problem(status: int, detail: str) -> tuple[int, list[tuple[bytes, bytes]], 
         [(b"content-type", b"application/problem+json"), (b"x-content-type-options", b"nosniff")],
         body.encode(),
     )
+
+
+_LANG_CACHE: dict[str, str | None] = {}
+
+
+def _language(query: dict[str, list[str]], accept_language: str | None) -> str | None:
+    if "lang" in query:
+        return negotiate_language(query["lang"][0], None)
+    key = accept_language or ""
+    if key not in _LANG_CACHE:
+        if len(_LANG_CACHE) > 10_000:
+            _LANG_CACHE.clear()
+        _LANG_CACHE[key] = negotiate_language(None, accept_language)
+    return _LANG_CACHE[key]
 
 
 class BadgeApp:
@@ -185,57 +227,66 @@ class BadgeApp:
         if scope["type"] != "http" or not path.startswith(PREFIX) or scope["method"] not in ("GET", "HEAD"):
             await self.app(scope, receive, send)
             return
-        status, headers, body = await self._handle(scope, path)
-        if self.on_request is not None:
-            self.on_request(status)
-        await _respond(send, status, headers, body, scope["method"] == "HEAD")
-
-    async def _handle(self, scope: Scope, path: str) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
-        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-        lang = negotiate_language(query["lang"][0] if "lang" in query else None, _header(scope, b"accept-language"))
+        accept_language: str | None = None
+        if_none_match: bytes | None = None
+        for name, value in scope["headers"]:
+            if name == b"accept-language":
+                accept_language = value.decode("latin-1")
+            elif name == b"if-none-match":
+                if_none_match = value
+        raw_query = scope.get("query_string", b"")
+        query = parse_qs(raw_query.decode("latin-1")) if raw_query else {}
+        lang = _language(query, accept_language)
+        head = scope["method"] == "HEAD"
         if lang is None:
-            return _problem(400, f"lang must be one of {', '.join(LANGUAGES)}")
+            await self._send(send, *_problem(400, f"lang must be one of {', '.join(LANGUAGES)}"), head)
+            return
         if path in (PREFIX, PREFIX + "/"):
-            refs = [r for r in ",".join(query.get("refs", [])).split(",") if r]
-            if not refs or len(refs) > MAX_BATCH:
-                return _problem(400, f"refs must list 1 to {MAX_BATCH} badge references")
-            body = await anyio.to_thread.run_sync(self.service.batch, refs, lang)
-            return (
-                200,
-                [
-                    (b"content-type", b"application/json"),
-                    (b"cache-control", self.service.cache_control),
-                    (b"access-control-allow-origin", b"*"),
-                    (b"x-content-type-options", b"nosniff"),
-                    (b"content-security-policy", b"default-src 'none'"),
-                    (b"vary", b"Accept-Language"),
-                ],
-                body,
-            )
+            await self._batch(send, query, lang, head)
+            return
         match = _PATH.fullmatch(path)
         if match is None or not REF.fullmatch(match.group(1)):
-            return _problem(404, "unknown badge path")
+            await self._send(send, *_problem(404, "unknown badge path"), head)
+            return
         ref, fmt = match.group(1), match.group(2)
         cached = self.service.cached(ref, fmt, lang)
-        if cached is None:  # only a miss touches the database, off the event loop
+        if cached is None:  # only a badge never seen before touches the database, off the event loop
             cached = await anyio.to_thread.run_sync(self.service.render, ref, fmt, lang)
-        content_type, csp = cached.type_and_csp
+        if cached.status == 200 and if_none_match is not None and _etag_matches(if_none_match, cached.etag):
+            await send(cached.not_modified)
+            await send(_EMPTY_BODY)
+            status = 304
+        else:
+            await send(cached.start)
+            await send(_EMPTY_BODY if head else cached.body)
+            status = cached.status
+        if self.on_request is not None:
+            self.on_request(status)
+
+    async def _batch(self, send: Send, query: dict[str, list[str]], lang: str, head: bool) -> None:
+        refs = [r for r in ",".join(query.get("refs", [])).split(",") if r]
+        if not refs or len(refs) > MAX_BATCH:
+            await self._send(send, *_problem(400, f"refs must list 1 to {MAX_BATCH} badge references"), head)
+            return
+        body = await anyio.to_thread.run_sync(self.service.batch, refs, lang)
         headers = [
-            (b"content-type", content_type),
-            (b"etag", cached.etag),
-            (b"cache-control", self.service.cache_control if cached.status == 200 else b"public, max-age=5"),
-            (b"content-security-policy", csp),
-            (b"x-content-type-options", b"nosniff"),
+            (b"content-type", b"application/json"),
+            (b"cache-control", self.service.cache_control),
             (b"access-control-allow-origin", b"*"),
+            (b"x-content-type-options", b"nosniff"),
+            (b"content-security-policy", b"default-src 'none'"),
             (b"vary", b"Accept-Language"),
         ]
-        if cached.status == 200 and _etag_matches(_header(scope, b"if-none-match"), cached.etag):
-            return 304, headers, b""
-        return cached.status, headers, cached.body
+        await self._send(send, 200, headers, body, head)
+
+    async def _send(self, send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes, head: bool) -> None:
+        headers = [*headers, (b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": b"" if head else body})
+        if self.on_request is not None:
+            self.on_request(status)
 
 
-def _etag_matches(header: str | None, etag: bytes) -> bool:
-    if not header:
-        return False
-    tag = etag.decode()
-    return any(candidate.strip() in (tag, "*") for candidate in header.split(","))
+def _etag_matches(header: bytes, etag: bytes) -> bool:
+    """If-None-Match uses the weak comparison (RFC 9110 13.1.2): ``W/`` is ignored."""
+    return any(candidate.strip().removeprefix(b"W/") in (etag, b"*") for candidate in header.split(b","))

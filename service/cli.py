@@ -24,6 +24,10 @@ from service.ingest import Declaration, ingest_article, ingest_asset
 from service.reverify import reverify
 from service.settings import Settings, load_settings
 
+# No per-request access log (its formatting alone costs ~8% of badge throughput; the audit table and
+# the metrics record what matters) and no Server header.
+UVICORN_OPTIONS: dict[str, Any] = {"log_level": "warning", "access_log": False, "server_header": False}
+
 tokens_app = typer.Typer(help="Manage API tokens.", no_args_is_help=True)
 app.add_typer(tokens_app, name="tokens")
 
@@ -151,9 +155,9 @@ def serve_command(
             PROVENANCE_KEYS_DIR=str(settings.keys_dir),
             PROVENANCE_TRUST_ANCHORS=":".join(str(p) for p in settings.trust_anchors),
         )
-        uvicorn.run("service.asgi:app", factory=True, host=host, port=port, workers=workers, log_level="warning")
+        uvicorn.run("service.asgi:app", factory=True, host=host, port=port, workers=workers, **UVICORN_OPTIONS)
     else:
-        uvicorn.run(application, host=host, port=port, log_level="warning")
+        uvicorn.run(application, host=host, port=port, **UVICORN_OPTIONS)
 
 
 __all__ = ["app"]

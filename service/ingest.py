@@ -99,14 +99,13 @@ def ingest_asset(
         external_id=declaration.external_id,
     )
     result = stamp(data, request, ctx.signer, ctx.trust, limits=ctx.settings.limits)
-    ctx.blobs.put(data)
-    stamped_sha256 = ctx.blobs.put(result.data)
-    manifest_sha256 = ctx.blobs.put(result.manifest)
+    ctx.blobs.put(data, upload_sha256)
+    stamped_sha256 = ctx.blobs.put(result.data, result.verdict.sha256)
     row = Asset(
         id=ident,
         upload_sha256=upload_sha256,
         stamped_sha256=stamped_sha256,
-        manifest_sha256=manifest_sha256,
+        manifest=result.manifest,  # a few KB, also inside the stamped file: kept in the row
         media_type=result.media_type,
         declaration=declaration.canonical(),
         state=result.verdict.state.value,

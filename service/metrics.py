@@ -20,3 +20,11 @@ class Metrics:
         )
         self.rejections = Counter("provenance_rejections", "Rejected requests", ["reason"], registry=self.registry)
         self.badges = Counter("provenance_badge_responses", "Badge responses", ["status"], registry=self.registry)
+        # Label lookups cost more than the increment: the hot path uses children bound once.
+        self._badge_children = {status: self.badges.labels(status=str(status)) for status in (200, 304, 400, 404)}
+
+    def count_badge(self, status: int) -> None:
+        child = self._badge_children.get(status)
+        if child is None:
+            child = self._badge_children[status] = self.badges.labels(status=str(status))
+        child.inc()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Annotated, Any
 
@@ -130,4 +131,4 @@ def get_content(request: Request, ctx: ContextDep, asset_id: str) -> Response:
 @router.get("/{asset_id}/manifest.c2pa", summary="The embedded C2PA manifest store", response_class=Response)
 def get_manifest(request: Request, ctx: ContextDep, asset_id: str) -> Response:
     row = asset_row(ctx, asset_id)
-    return blob_response(request, ctx.blobs.get(row.manifest_sha256), "application/c2pa", row.manifest_sha256)
+    return blob_response(request, row.manifest, "application/c2pa", hashlib.sha256(row.manifest).hexdigest())

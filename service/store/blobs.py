@@ -29,9 +29,9 @@ class BlobStore:
             raise ValueError("not a sha256 hex digest")
         return self.root / digest[:2] / digest[2:]
 
-    def put(self, data: bytes) -> str:
-        """Store ``data`` durably; return its sha256. Idempotent."""
-        digest = hashlib.sha256(data).hexdigest()
+    def put(self, data: bytes, digest: str | None = None) -> str:
+        """Store ``data`` durably; return its sha256 (``digest`` if the caller already has it). Idempotent."""
+        digest = digest or hashlib.sha256(data).hexdigest()
         target = self.path(digest)
         if target.exists():
             return digest

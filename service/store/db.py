@@ -10,7 +10,19 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint, create_engine, event
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    event,
+)
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -64,7 +76,7 @@ class Asset(Base):
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     upload_sha256: Mapped[str] = mapped_column(String(64), index=True)
     stamped_sha256: Mapped[str] = mapped_column(String(64), index=True)
-    manifest_sha256: Mapped[str] = mapped_column(String(64))
+    manifest: Mapped[bytes] = mapped_column(LargeBinary)
     media_type: Mapped[str] = mapped_column(String(100))
     declaration: Mapped[dict[str, Any]] = mapped_column(JSON)
     state: Mapped[str] = mapped_column(String(20))

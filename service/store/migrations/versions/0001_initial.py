@@ -29,7 +29,7 @@ def upgrade() -> None:
         sa.Column("id", sa.String(40), primary_key=True),
         sa.Column("upload_sha256", sa.String(64), nullable=False, index=True),
         sa.Column("stamped_sha256", sa.String(64), nullable=False, index=True),
-        sa.Column("manifest_sha256", sa.String(64), nullable=False),
+        sa.Column("manifest", sa.LargeBinary, nullable=False),
         sa.Column("media_type", sa.String(100), nullable=False),
         sa.Column("declaration", sa.JSON, nullable=False),
         sa.Column("state", sa.String(20), nullable=False),
