@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -56,6 +56,25 @@ def asset_id(upload_sha256: str, declaration: Declaration) -> str:
 
 def article_id(external_id: str) -> str:
     return "art_" + hashlib.sha256(external_id.encode()).hexdigest()[:24]
+
+
+Row = TypeVar("Row", Asset, ArticleVersion)
+
+
+def _commit_new(ctx: ServiceContext, row: Row, event: AuditEvent, model: type[Row], key: object) -> tuple[Row, bool]:
+    """Commit ``row`` with its audit event; if a concurrent identical request won the race, return its row."""
+    with ctx.session() as session:
+        session.add(row)
+        session.add(event)
+        try:
+            session.commit()
+        except IntegrityError:
+            session.rollback()
+            winner = session.get(model, key)
+            if winner is None:
+                raise
+            return winner, False
+    return row, True
 
 
 @dataclass(frozen=True)
@@ -117,25 +136,14 @@ def ingest_asset(
         token_id=caller.token_id if caller else None,
         idempotency_key=idempotency_key if caller else None,
     )
-    with ctx.session() as session:
-        session.add(row)
-        session.add(
-            AuditEvent(
-                kind="stamp",
-                token_id=caller.token_id if caller else None,
-                subject=ident,
-                detail={"labels": row.labels, "source": declaration.source.value, "sha256": upload_sha256},
-            )
-        )
-        try:
-            session.commit()
-        except IntegrityError:  # a concurrent identical upload won the race: same asset
-            session.rollback()
-            winner = session.get(Asset, ident)
-            if winner is None:
-                raise
-            return Ingested(winner, created=False)
-    return Ingested(row, created=True)
+    event = AuditEvent(
+        kind="stamp",
+        token_id=caller.token_id if caller else None,
+        subject=ident,
+        detail={"labels": row.labels, "source": declaration.source.value, "sha256": upload_sha256},
+    )
+    stored, created = _commit_new(ctx, row, event, Asset, ident)
+    return Ingested(stored, created)
 
 
 @dataclass(frozen=True)
@@ -182,22 +190,11 @@ def ingest_article(ctx: ServiceContext, payload_bytes: bytes, caller: Caller | N
         trust_fingerprint=ctx.trust.fingerprint,
         token_id=caller.token_id if caller else None,
     )
-    with ctx.session() as session:
-        session.add(row)
-        session.add(
-            AuditEvent(
-                kind="stamp_article",
-                token_id=caller.token_id if caller else None,
-                subject=f"{ident}/v{payload.version}",
-                detail={"labels": row.labels, "external_id": payload.external_id, "source": payload.source.value},
-            )
-        )
-        try:
-            session.commit()
-        except IntegrityError:
-            session.rollback()
-            winner = session.get(ArticleVersion, (ident, payload.version))
-            if winner is None:
-                raise
-            return IngestedArticle(winner, created=False)
-    return IngestedArticle(row, created=True)
+    event = AuditEvent(
+        kind="stamp_article",
+        token_id=caller.token_id if caller else None,
+        subject=f"{ident}/v{payload.version}",
+        detail={"labels": row.labels, "external_id": payload.external_id, "source": payload.source.value},
+    )
+    stored, created = _commit_new(ctx, row, event, ArticleVersion, (ident, payload.version))
+    return IngestedArticle(stored, created)

@@ -8,11 +8,12 @@ start-up automatically and as ``provenance reverify``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from provenance import ProvenanceError, inspect
+from provenance import ProvenanceError, Verdict, inspect
 from service.context import ServiceContext, get_state, set_state
 from service.store.db import ArticleVersion, Asset, AuditEvent
 
@@ -27,41 +28,41 @@ class ReverifyReport:
     previous: str | None
 
 
+def _recheck(row: Asset | ArticleVersion, verify: Callable[[], Verdict], fingerprint: str) -> bool:
+    """Replace ``row``'s decision with a fresh verification; return whether state or labels changed."""
+    try:
+        verdict = verify()
+        state, labels, detail = verdict.state.value, list(verdict.labels), verdict.to_dict()
+    except (ProvenanceError, FileNotFoundError) as exc:  # unreadable stored bytes count as invalid
+        state, labels, detail = "invalid", [], {"error": str(exc)}
+    changed = (state, labels) != (row.state, row.labels)
+    row.state, row.labels, row.verdict, row.trust_fingerprint = state, labels, detail, fingerprint
+    return changed
+
+
 def reverify(ctx: ServiceContext, *, force: bool = False) -> ReverifyReport:
     """Re-inspect stored items made under another trust fingerprint (all of them with ``force``)."""
     fingerprint = ctx.trust.fingerprint
     checked = changed = 0
+
+    def verify_asset(asset: Asset) -> Callable[[], Verdict]:
+        return lambda: inspect(ctx.blobs.get(asset.stamped_sha256), ctx.trust)
+
+    def verify_version(version: ArticleVersion) -> Callable[[], Verdict]:
+        return lambda: inspect(
+            ctx.blobs.get(version.text_sha256), ctx.trust, sidecar=ctx.blobs.get(version.manifest_sha256)
+        )
+
     with ctx.session() as session:
         previous = get_state(session, TRUST_KEY)
-        assets = session.scalars(select(Asset)).all()
-        for asset in assets:
-            if not force and asset.trust_fingerprint == fingerprint:
-                continue
-            checked += 1
-            try:
-                verdict = inspect(ctx.blobs.get(asset.stamped_sha256), ctx.trust)
-                state, labels, detail = verdict.state.value, list(verdict.labels), verdict.to_dict()
-            except (ProvenanceError, FileNotFoundError) as exc:
-                state, labels, detail = "invalid", [], {"error": str(exc)}
-            if (state, labels) != (asset.state, asset.labels):
-                changed += 1
-            asset.state, asset.labels, asset.verdict, asset.trust_fingerprint = state, labels, detail, fingerprint
-        versions = session.scalars(select(ArticleVersion)).all()
-        for version in versions:
-            if not force and version.trust_fingerprint == fingerprint:
-                continue
-            checked += 1
-            try:
-                verdict = inspect(
-                    ctx.blobs.get(version.text_sha256), ctx.trust, sidecar=ctx.blobs.get(version.manifest_sha256)
-                )
-                state, labels, detail = verdict.state.value, list(verdict.labels), verdict.to_dict()
-            except (ProvenanceError, FileNotFoundError) as exc:
-                state, labels, detail = "invalid", [], {"error": str(exc)}
-            if (state, labels) != (version.state, version.labels):
-                changed += 1
-            version.state, version.labels, version.verdict = state, labels, detail
-            version.trust_fingerprint = fingerprint
+        work: list[tuple[Asset | ArticleVersion, Callable[[], Verdict]]] = [
+            *((a, verify_asset(a)) for a in session.scalars(select(Asset))),
+            *((v, verify_version(v)) for v in session.scalars(select(ArticleVersion))),
+        ]
+        for row, verify in work:
+            if force or row.trust_fingerprint != fingerprint:
+                checked += 1
+                changed += _recheck(row, verify, fingerprint)
         set_state(session, TRUST_KEY, fingerprint)
         if checked or previous != fingerprint:
             session.add(
