@@ -169,8 +169,10 @@ def _check_jpeg(data: bytes, limits: Limits) -> MediaInfo:
     if size is None:
         raise InputError("corrupt JPEG (no frame header)")
     _check_pixels(*size, limits)
-    # The entropy-coded data must be complete; zero padding after EOI is tolerated.
-    if not data[-4096:].rstrip(b"\x00").endswith(b"\xff\xd9"):
+    # The entropy-coded data must be complete. In it, 0xFF is always stuffed (FF 00) or a restart
+    # marker, so an FF D9 after the scan starts is the end-of-image marker; what follows it (padding,
+    # a motion photo's video, vendor trailers) is allowed.
+    if data.rfind(b"\xff\xd9", pos) == -1:
         raise InputError("truncated JPEG (no end-of-image marker)")
     return MediaInfo(JPEG, may_carry)
 

@@ -145,3 +145,13 @@ def test_large_files_are_hashed_correctly(trust: TrustConfig, signer: FileKeySig
     assert result.upstream.sha256 == hashlib.sha256(data).hexdigest()
     assert result.verdict.sha256 == hashlib.sha256(result.data).hexdigest()
     assert inspect(result.data, trust).sha256 == result.verdict.sha256
+
+
+def test_jpeg_with_data_after_end_of_image_is_accepted(trust: TrustConfig, signer: FileKeySigner) -> None:
+    # Motion photos and some cameras append data after EOI; only a missing EOI means truncation.
+    data = images.jpeg() + b"\x00" * 10 + b"ftypmp42" + bytes(range(256)) * 64
+    assert check_input(data).media_type == "image/jpeg"
+    assert stamp(data, StampRequest(Source.CAMERA), signer, trust).verdict.state.value == "trusted"
+    eoi = images.jpeg().rfind(b"\xff\xd9")
+    with pytest.raises(InputError, match="truncated JPEG"):
+        check_input(images.jpeg()[:eoi] + b"\x00" * 5000)
