@@ -18,7 +18,7 @@ from typing import Final
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.store.db import AuditEvent, Token
+from service.store.db import AuditEvent, Token, utcnow
 
 ROLES: Final = ("newsroom", "auditor", "admin")
 PREFIX: Final = "pv_"
@@ -50,6 +50,15 @@ def create_token(session: Session, name: str, role: str) -> str:
     session.add(Token(name=name.strip(), role=role, secret_sha256=_digest(secret)))
     session.add(AuditEvent(kind="token_created", subject=name.strip(), detail={"role": role}))
     return secret
+
+
+def revoke_tokens(session: Session, name: str) -> int:
+    """Revoke every live token called ``name``; return how many were revoked."""
+    tokens = session.scalars(select(Token).where(Token.name == name, Token.revoked_at.is_(None))).all()
+    for token in tokens:
+        token.revoked_at = utcnow()
+        session.add(AuditEvent(kind="token_revoked", token_id=token.id, subject=name, detail={"role": token.role}))
+    return len(tokens)
 
 
 def authenticate(session: Session, authorization: str | None) -> Caller | None:

@@ -18,7 +18,7 @@ from rich.markup import escape
 from provenance.cli import app, out, run_command
 from provenance.errors import InputError
 from provenance.stamp import Source
-from service.auth import ROLES, create_token
+from service.auth import ROLES, create_token, revoke_tokens
 from service.context import ServiceContext, build_context
 from service.ingest import Declaration, ingest_article, ingest_asset
 from service.reverify import reverify
@@ -73,6 +73,27 @@ def tokens_create(
             secret = create_token(session, name, role)
             session.commit()
         sys.stdout.write(secret + "\n")
+
+    run_command(run)
+
+
+@tokens_app.command("revoke")
+def tokens_revoke(
+    name: Annotated[str, typer.Option("--name", help="Revoke every live token with this name.")],
+    data_dir: DataDir = None,
+    keys_dir: KeysDirOpt = None,
+    config: Config = None,
+) -> None:
+    """Revoke tokens by name (they stop working at once; the audit log keeps them)."""
+
+    def run() -> None:
+        ctx = build_context(_settings(data_dir, keys_dir, None, config))
+        with ctx.session() as session:
+            count = revoke_tokens(session, name)
+            session.commit()
+        if not count:
+            raise InputError(f"no live token named {name!r}")
+        out.print(f"revoked {count} token(s) named {escape(name)}")
 
     run_command(run)
 
