@@ -11,7 +11,7 @@ from typing import Any
 import anyio
 from fastapi import FastAPI, Request, Response
 
-from service import problems
+from service import openapi, problems
 from service.badges import BadgeApp, BadgeService
 from service.context import ServiceContext, build_context
 from service.metrics import Metrics
@@ -49,6 +49,7 @@ def create_api(ctx: ServiceContext, metrics: Metrics, badges: BadgeService) -> F
     problems.install(api)
     for module in (assets, articles, audit, ops):
         api.include_router(module.router)
+    openapi.install(api)
 
     @api.middleware("http")
     async def refuse_oversized(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:

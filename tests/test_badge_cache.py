@@ -53,3 +53,9 @@ def test_stale_badge_is_served_then_refreshed_in_the_background(cached_service: 
     else:
         raise AssertionError("the badge was never refreshed")
     assert cached_service.client.get(url).json()["badge"]["text"] == "Content Credentials invalid"
+
+
+def test_openapi_documents_the_badge_paths(cached_service: Service) -> None:
+    paths = cached_service.client.get("/openapi.json").json()["paths"]
+    for path in ("/v1/badges/{ref}.svg", "/v1/badges/{ref}.json", "/v1/badges/{ref}.html", "/v1/badges", "/v1/assets"):
+        assert path in paths, path
