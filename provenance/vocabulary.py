@@ -38,6 +38,42 @@ _BADGE: Final = MappingProxyType(
 )
 BADGE_TEXT_IDS: Final = tuple(_BADGE)
 
+# What each label means, for a badge's popover (one sentence; never from a manifest).
+_MEANING: Final = MappingProxyType(
+    {
+        "ai_generated": MappingProxyType(
+            {
+                "en": "A trusted signer states that this image was created by a generative AI model.",
+                "zh-Hans": "可信签名者声明此图像由生成式 AI 模型创建。",
+            }
+        ),
+        "ai_edited": MappingProxyType(
+            {
+                "en": "A trusted signer states that this image was edited or composited with generative AI.",
+                "zh-Hans": "可信签名者声明此图像经生成式 AI 编辑或合成。",
+            }
+        ),
+        "ai_reported": MappingProxyType(
+            {
+                "en": "A trusted signer states that this article was written by a generative AI model.",
+                "zh-Hans": "可信签名者声明此报道由生成式 AI 模型撰写。",
+            }
+        ),
+        "ai_assisted": MappingProxyType(
+            {
+                "en": "A trusted signer states that this article was written with the help of generative AI.",
+                "zh-Hans": "可信签名者声明此报道在生成式 AI 辅助下撰写。",
+            }
+        ),
+        "content_credentials_invalid": MappingProxyType(
+            {
+                "en": "This content's credentials do not match it: it was changed after signing, or they are damaged.",
+                "zh-Hans": "此内容的凭证与内容不符：签名后内容被修改，或凭证已损坏。",
+            }
+        ),
+    }
+)
+
 
 def _text(table: MappingProxyType[str, MappingProxyType[str, str]], key: str, lang: str) -> str:
     try:
@@ -53,6 +89,11 @@ def _text(table: MappingProxyType[str, MappingProxyType[str, str]], key: str, la
 def badge_text(text_id: str, lang: str = "en") -> str:
     """The badge's own words (``content_credentials``…) in ``lang``; raises :class:`InputError` if unknown."""
     return _text(_BADGE, text_id, lang)
+
+
+def meaning(text_id: str, lang: str = "en") -> str:
+    """What a label (or the invalid mark) means, in ``lang``; raises :class:`InputError` if unknown."""
+    return _text(_MEANING, text_id, lang)
 
 
 def label_text(label_id: str, lang: str = "en") -> str:

@@ -44,16 +44,32 @@ _FORMATS: Final = {
 }
 
 
+def _signer(verdict: dict[str, Any]) -> str | None:
+    signer = verdict.get("signer")
+    return signer.get("organization") or signer.get("common_name") if isinstance(signer, dict) else None
+
+
+def _from_asset(ref: str, asset: Asset) -> BadgeDecision:
+    return BadgeDecision(
+        ref, asset.state, tuple(asset.labels), "image", _signer(asset.verdict), asset.created_at.isoformat()
+    )
+
+
+def _from_version(ref: str, version: ArticleVersion) -> BadgeDecision:
+    return BadgeDecision(
+        ref, version.state, tuple(version.labels), "article", _signer(version.verdict), version.created_at.isoformat()
+    )
+
+
 def find_decision(session: Session, ref: str) -> BadgeDecision | None:
     """The stored decision for ``ref`` (asset id, article id, or sha256 of original/stamped bytes)."""
     if ref.startswith("img_"):
         asset = session.get(Asset, ref)
-        return BadgeDecision(ref, asset.state, tuple(asset.labels), "image") if asset else None
+        return _from_asset(ref, asset) if asset else None
+    latest = select(ArticleVersion).order_by(ArticleVersion.version.desc())
     if ref.startswith("art_"):
-        version = session.scalars(
-            select(ArticleVersion).where(ArticleVersion.article_id == ref).order_by(ArticleVersion.version.desc())
-        ).first()
-        return BadgeDecision(ref, version.state, tuple(version.labels), "article") if version else None
+        version = session.scalars(latest.where(ArticleVersion.article_id == ref)).first()
+        return _from_version(ref, version) if version else None
     digest = ref.removeprefix("sha256-")
     asset = session.scalars(
         select(Asset)
@@ -61,11 +77,9 @@ def find_decision(session: Session, ref: str) -> BadgeDecision | None:
         .order_by(Asset.created_at.desc())
     ).first()
     if asset:
-        return BadgeDecision(ref, asset.state, tuple(asset.labels), "image")
-    version = session.scalars(
-        select(ArticleVersion).where(ArticleVersion.text_sha256 == digest).order_by(ArticleVersion.version.desc())
-    ).first()
-    return BadgeDecision(ref, version.state, tuple(version.labels), "article") if version else None
+        return _from_asset(ref, asset)
+    version = session.scalars(latest.where(ArticleVersion.text_sha256 == digest)).first()
+    return _from_version(ref, version) if version else None
 
 
 def negotiate_language(query_lang: str | None, accept_language: str | None) -> str | None:

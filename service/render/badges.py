@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from html import escape
 from typing import Final
 
-from provenance.vocabulary import badge_text, label_text
+from provenance.vocabulary import badge_text, label_text, meaning
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,8 @@ class BadgeDecision:
     state: str
     labels: tuple[str, ...]
     kind: str  # "image" | "article"
+    signer: str | None = None  # organisation of the signing certificate, from the stored verdict
+    stamped_at: str | None = None  # ISO 8601
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,9 @@ def html(decision: BadgeDecision, lang: str) -> bytes:
 
 def as_dict(decision: BadgeDecision, lang: str) -> dict[str, object]:
     badge = look(decision, lang)
+    described = decision.labels[0] if decision.state == "trusted" and decision.labels else None
+    if decision.state == "invalid":
+        described = "content_credentials_invalid"
     return {
         "ref": decision.ref,
         "kind": decision.kind,
@@ -102,6 +107,10 @@ def as_dict(decision: BadgeDecision, lang: str) -> dict[str, object]:
         "labels": [{"id": label, "text": label_text(label, lang)} for label in decision.labels],
         "badge": {"text": badge.text, "tone": badge.tone},
         "lang": lang,
+        "signer": decision.signer if decision.state == "trusted" else None,
+        "stamped_at": decision.stamped_at,
+        "description": meaning(described, lang) if described else None,
+        "report_url": "/verify",
     }
 
 
