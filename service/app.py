@@ -16,7 +16,7 @@ from service.badges import BadgeApp, BadgeService
 from service.context import ServiceContext, build_context
 from service.metrics import Metrics
 from service.reverify import reverify
-from service.routes import articles, assets, audit, ops
+from service.routes import articles, assets, audit, ops, pages
 from service.settings import Settings
 
 log = logging.getLogger("provenance.service")
@@ -47,7 +47,7 @@ def create_api(ctx: ServiceContext, metrics: Metrics, badges: BadgeService) -> F
     api.state.metrics = metrics
     api.state.badges = badges
     problems.install(api)
-    for module in (assets, articles, audit, ops):
+    for module in (assets, articles, audit, ops, pages):
         api.include_router(module.router)
     openapi.install(api)
 

@@ -1,0 +1,231 @@
+"""Human pages: the badge script and its stylesheet, the demo news page, and the verify page.
+
+Every value written into HTML is escaped; label words come only from the vocabulary. Pages are sent
+with a strict Content-Security-Policy (scripts and styles from this origin only, nothing inline).
+"""
+
+from __future__ import annotations
+
+from html import escape
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, UploadFile
+from fastapi.responses import HTMLResponse, Response
+from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
+
+from provenance import ProvenanceError, inspect
+from provenance.articles import inspect_article, looks_like_payload, parse_payload
+from provenance.vocabulary import badge_text, label_text
+from service.deps import ContextDep
+from service.routes.assets import read_limited
+from service.store.db import ArticleVersion, Asset
+
+router = APIRouter(tags=["pages"])
+STATIC = Path(__file__).resolve().parent.parent / "static"
+PAGE_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
+    "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
+_TEXT = {
+    "en": {
+        "title": "AI news", "lead": "Lead story", "related": "Related articles", "switch": "中文",
+        "image": "Image", "verify": "Verify a file", "empty": "No stamped samples yet: run `make run`.",
+    },
+    "zh-Hans": {
+        "title": "AI 新闻", "lead": "头条", "related": "相关文章", "switch": "English",
+        "image": "图片", "verify": "验证文件", "empty": "尚无已签名的示例：请运行 `make run`。",
+    },
+}  # fmt: skip
+
+
+def _static(name: str, media_type: str) -> Response:
+    return Response(
+        (STATIC / name).read_bytes(),
+        media_type=media_type,
+        headers={"Cache-Control": "public, max-age=300", "X-Content-Type-Options": "nosniff",
+                 "Access-Control-Allow-Origin": "*"},
+    )  # fmt: skip
+
+
+@router.get("/v1/badge.js", summary="Embeddable badge script", response_class=Response)
+def badge_js() -> Response:
+    return _static("badge.js", "text/javascript; charset=utf-8")
+
+
+@router.get("/v1/badge.css", summary="Stylesheet for the badge script", response_class=Response)
+def badge_css() -> Response:
+    return _static("badge.css", "text/css; charset=utf-8")
+
+
+def _page(lang: str, title: str, body: str, status: int = 200) -> HTMLResponse:
+    html = (
+        f'<!doctype html><html lang="{lang}"><head><meta charset="utf-8">'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1"><title>{escape(title)}</title>'
+        '<link rel="stylesheet" href="/v1/badge.css"><link rel="stylesheet" href="/static/page.css">'
+        f'<script src="/v1/badge.js" defer></script></head><body>{body}</body></html>'
+    )
+    return HTMLResponse(html, status_code=status, headers={"Content-Security-Policy": PAGE_CSP,
+                                                          "X-Content-Type-Options": "nosniff"})  # fmt: skip
+
+
+@router.get("/favicon.ico", include_in_schema=False, response_class=Response)
+def favicon() -> Response:
+    return Response(status_code=204, headers={"Cache-Control": "public, max-age=86400"})
+
+
+@router.get("/static/page.css", include_in_schema=False, response_class=Response)
+def page_css() -> Response:
+    return _static("page.css", "text/css; charset=utf-8")
+
+
+def _latest_versions(session: Any) -> list[ArticleVersion]:
+    rows = session.scalars(select(ArticleVersion).order_by(ArticleVersion.created_at.desc())).all()
+    seen: dict[str, ArticleVersion] = {}
+    for row in rows:
+        if row.article_id not in seen or row.version > seen[row.article_id].version:
+            seen[row.article_id] = row
+    return list(seen.values())
+
+
+@router.get("/demo", summary="A demo news page whose marks all come from badge.js", response_class=HTMLResponse)
+def demo(ctx: ContextDep, lang: str = "zh-Hans", image: str | None = None) -> HTMLResponse:
+    lang = lang if lang in _TEXT else "zh-Hans"
+    text = _TEXT[lang]
+    with ctx.session() as session:
+        articles = _latest_versions(session)
+        images = session.scalars(select(Asset).order_by(Asset.created_at)).all()
+    lead = next((a for a in articles if "ai_reported" in a.labels), articles[0] if articles else None)
+    chosen = [i for i in images if i.id == image]
+    picture = (
+        chosen[0] if chosen else next((i for i in images if "ai_generated" in i.labels), images[0] if images else None)
+    )
+    other = "en" if lang == "zh-Hans" else "zh-Hans"
+    parts = [
+        f'<header><h1>{escape(text["title"])}</h1><nav><a id="lang-toggle" href="/demo?lang={other}">'
+        f'{escape(text["switch"])}</a> · <a href="/verify">{escape(text["verify"])}</a></nav></header><main>'
+    ]
+    if lead is None and picture is None:
+        parts.append(f"<p>{escape(text['empty'])}</p>")
+    if lead is not None:
+        headline = str(lead.verdict.get("title") or lead.external_id)
+        parts.append(
+            f'<article class="lead"><h2 id="lead-headline" data-provenance-ref="{lead.article_id}">'
+            f"{escape(headline)}</h2>"
+        )
+        if picture is not None:
+            caption = str(picture.declaration.get("title") or text["image"])
+            parts.append(
+                f'<figure><img src="/v1/assets/{picture.id}/content" alt="{escape(caption)}">'
+                f'<figcaption id="lead-caption" data-provenance-ref="{picture.id}">{escape(caption)}'
+                "</figcaption></figure>"
+            )
+        parts.append(
+            f'<p><a href="/v1/articles/{lead.article_id}/v{lead.version}.txt">{escape(lead.external_id)}</a></p>'
+            "</article>"
+        )
+    related = [a for a in articles if lead is None or a.article_id != lead.article_id]
+    if related:
+        parts.append(f'<section class="related"><h2>{escape(text["related"])}</h2><ul>')
+        for item in related:
+            headline = str(item.verdict.get("title") or item.external_id)
+            parts.append(
+                f'<li data-provenance-ref="{item.article_id}" data-external-id="{escape(item.external_id)}">'
+                f"{escape(headline)}</li>"
+            )
+        parts.append("</ul></section>")
+    parts.append("</main>")
+    return _page(lang, text["title"], "".join(parts))
+
+
+def _form(message: str = "") -> str:
+    error = f'<p class="error" role="alert">{escape(message)}</p>' if message else ""
+    return (
+        "<header><h1>Verify a file · 验证文件</h1></header><main>"
+        f"{error}"
+        '<form method="post" action="/verify" enctype="multipart/form-data">'
+        '<p><label>Image, or article .txt <input type="file" name="file" required></label></p>'
+        '<p><label>Detached manifest (.c2pa), for articles <input type="file" name="sidecar"></label></p>'
+        '<p><button type="submit">Verify</button></p></form>'
+    )
+
+
+def _node(node: dict[str, Any]) -> str:
+    actions = "".join(
+        f"<li>{escape(str(a.get('action')))}"
+        + (f" — {escape(str(a.get('digital_source_type')))}" if a.get("digital_source_type") else "")
+        + "</li>"
+        for a in node.get("actions", [])
+    )
+    signer = node.get("signer") or {}
+    who = escape(str(signer.get("organization") or signer.get("common_name") or "—"))
+    children = "".join(_node(child) for child in node.get("ingredients", []))
+    return (
+        f'<li><span class="state state--{escape(str(node.get("state")))}">{escape(str(node.get("state")))}</span> '
+        f"{escape(str(node.get('title') or node.get('label') or '—'))} · {escape(str(node.get('relationship') or ''))} "
+        f"· {who}<ul>{actions}</ul>" + (f"<ol>{children}</ol>" if children else "") + "</li>"
+    )
+
+
+def _verdict_html(verdict: dict[str, Any]) -> str:
+    labels = verdict.get("labels") or []
+    if verdict.get("state") == "invalid":
+        mark = (
+            badge_text("content_credentials_invalid", "en")
+            + " · "
+            + badge_text("content_credentials_invalid", "zh-Hans")
+        )
+    elif labels:
+        mark = " · ".join(label_text(labels[0], lang) for lang in ("en", "zh-Hans"))
+    else:
+        mark = "—"
+    signer = verdict.get("signer") or {}
+    tree = "".join(_node(i) for i in verdict.get("ingredients", []))
+    rows = [
+        ("State · 状态", str(verdict.get("state"))),
+        ("Title · 标题", str(verdict.get("title") or "—")),
+        ("Label · 标签", mark),
+        ("Signer · 签名者", str(signer.get("organization") or signer.get("common_name") or "—")),
+        ("Claim generator", str(verdict.get("claim_generator") or "—")),
+        ("Signed at · 时间", str(signer.get("time") or "—")),
+        ("SHA-256", str(verdict.get("sha256"))),
+    ]
+    table = "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in rows)
+    codes = verdict.get("codes") or {}
+    code_list = "".join(
+        f"<li>{escape(group)}: {escape(str(c.get('code')))}</li>" for group in ("failure", "informational", "success")
+        for c in codes.get(group, [])
+    )  # fmt: skip
+    return (
+        f'<section id="verdict" data-state="{escape(str(verdict.get("state")))}"><h2>Verdict · 结论</h2>'
+        f"<table>{table}</table>"
+        + (f"<h3>Ingredients · 素材</h3><ol>{tree}</ol>" if tree else "")
+        + f"<details><summary>Status codes · 状态码</summary><ul>{code_list}</ul></details></section>"
+    )
+
+
+@router.get("/verify", summary="Verify a file in the browser", response_class=HTMLResponse)
+def verify_page() -> HTMLResponse:
+    return _page("en", "Verify a file", _form() + "</main>")
+
+
+@router.post("/verify", summary="Verify a file in the browser (form post)", response_class=HTMLResponse)
+async def verify_submit(
+    ctx: ContextDep,
+    file: Annotated[UploadFile, File()],
+    sidecar: Annotated[UploadFile | None, File()] = None,
+) -> HTMLResponse:
+    try:
+        data = await read_limited(file, ctx.settings.max_upload_bytes)
+        manifest = await read_limited(sidecar, ctx.settings.max_upload_bytes) if sidecar and sidecar.filename else None
+
+        def run() -> dict[str, Any]:
+            if manifest is not None and looks_like_payload(data):
+                return inspect_article(parse_payload(data), manifest, ctx.trust).to_dict()
+            return inspect(data, ctx.trust, sidecar=manifest, limits=ctx.settings.limits).to_dict()
+
+        verdict = await run_in_threadpool(run)
+    except ProvenanceError as exc:
+        return _page("en", "Verify a file", _form(exc.diagnostics()) + "</main>", status=422)
+    return _page("en", "Verification result", _form() + _verdict_html(verdict) + "</main>")

@@ -1,0 +1,294 @@
+/*
+ * badge.js: C2PA provenance badges for publisher pages (classic script, no dependencies, ES2017).
+ *
+ *   <script src="https://SERVICE/v1/badge.js" defer></script>
+ *   <figcaption data-provenance-ref="img_…" data-provenance-lang="en">Caption</figcaption>
+ *   <provenance-badge ref="art_…" lang="zh-Hans"></provenance-badge>
+ *
+ * All refs on the page are looked up with one GET {script origin}/v1/badges?refs=a,b&lang=xx per language
+ * (at most 100 refs per request) and a badge is appended inside each marked element. Only two cases show
+ * anything (C2PA UX guidance: one label at a time, neutral tones): state "trusted" with labels (AI label pill)
+ * and state "invalid" (neutral invalid mark). Everything else, and every error, renders nothing.
+ * API: window.ProvenanceBadges.refresh(root?) removes the badges inside root and renders them again.
+ *
+ * Security rules (keep them when editing):
+ *  - Server data reaches the DOM only through textContent, fixed-name attributes and the href property:
+ *    never innerHTML / insertAdjacentHTML / outerHTML / document.write, eval, new Function, string timers.
+ *  - A link is made only when report_url resolves to the script's own origin ("/path" or same-origin URL).
+ *  - No style attributes and no injected <style> (strict CSP): classes only, styled by /v1/badge.css.
+ *  - fetch uses credentials: "omit" (no cookies) and mode: "cors".
+ *  - Never throws, never logs: any failure renders nothing.
+ */
+(function () {
+  "use strict";
+  if (typeof window === "undefined" || typeof document === "undefined" || window.ProvenanceBadges) return;
+
+  const MAX_REFS = 100;
+  const SELECTOR = "[data-provenance-ref], provenance-badge[ref]";
+  const WRAP_ATTR = "data-provenance-badge"; // marks the <span> this script appends to a marked element
+  const OPEN_POPOVERS = "[" + WRAP_ATTR + "] > .provenance-popover:not([hidden])";
+  const TEXT = {
+    en: { signedBy: "Signed by ", how: "How this is verified" },
+    "zh-Hans": { signedBy: "签名者：", how: "查看验证方式" },
+  };
+
+  const ORIGIN = (function () {
+    try {
+      const script = document.currentScript;
+      if (script && script.src) return new URL(script.src, location.href).origin;
+    } catch (e) { /* fall back below */ }
+    return location.origin;
+  })();
+
+  const tokens = new WeakMap(); // element -> token of its latest scan; responses for older tokens are dropped
+  let popoverCount = 0;
+  let listening = false;
+  let started = false;
+
+  function isText(value) {
+    return typeof value === "string" && value.trim() !== "";
+  }
+
+  function normLang(tag) {
+    return /^zh/i.test(String(tag || "").trim()) ? "zh-Hans" : "en";
+  }
+
+  function langOf(el) {
+    const own = el.getAttribute("data-provenance-lang");
+    if (own) return normLang(own);
+    const holder = el.closest("[lang]");
+    return normLang(holder ? holder.getAttribute("lang") : document.documentElement.lang);
+  }
+
+  function refOf(el) {
+    let ref = el.getAttribute("data-provenance-ref");
+    if (!ref && el.localName === "provenance-badge") ref = el.getAttribute("ref");
+    ref = String(ref || "").trim();
+    return ref.length <= 256 && !/[\s,]/.test(ref) ? ref : "";
+  }
+
+  function ownBadges(el) {
+    return Array.prototype.filter.call(el.children, (child) => child.hasAttribute(WRAP_ATTR));
+  }
+
+  function make(tag, className, text) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text) node.textContent = text;
+    return node;
+  }
+
+  function formatDate(value, lang) {
+    if (!isText(value)) return "";
+    const date = new Date(value);
+    if (isNaN(date.getTime())) return "";
+    try {
+      return date.toLocaleDateString(lang, { year: "numeric", month: "long", day: "numeric" });
+    } catch (e) {
+      return date.toLocaleDateString();
+    }
+  }
+
+  /** The absolute URL for report_url if it stays on the script's origin, else "" (no link). */
+  function safeHref(value) {
+    if (!isText(value)) return "";
+    try {
+      const raw = value.trim();
+      if (raw.charAt(0) !== "/" && !/^https?:\/\//i.test(raw)) return "";
+      const url = new URL(raw, ORIGIN + "/"); // "//host" and "/\host" resolve off-origin and are refused
+      return url.origin === ORIGIN ? url.href : "";
+    } catch (e) {
+      return "";
+    }
+  }
+
+  function nextId() {
+    let id;
+    do id = "provenance-popover-" + ++popoverCount; while (document.getElementById(id));
+    return id;
+  }
+
+  function setOpen(wrap, open) {
+    const button = wrap.querySelector("button.provenance-badge");
+    const popover = wrap.querySelector(".provenance-popover");
+    if (!button || !popover) return;
+    if (open) closeAll(wrap);
+    popover.hidden = !open;
+    button.setAttribute("aria-expanded", open ? "true" : "false");
+  }
+
+  function closeAll(except, target, restoreFocus) {
+    document.querySelectorAll(OPEN_POPOVERS).forEach((popover) => {
+      const wrap = popover.parentNode;
+      if (wrap === except || (target && wrap.contains(target))) return;
+      const hadFocus = restoreFocus && wrap.contains(document.activeElement);
+      setOpen(wrap, false);
+      if (hadFocus) wrap.querySelector("button.provenance-badge").focus();
+    });
+  }
+
+  function onDocumentClick(event) {
+    try { closeAll(null, event.target, false); } catch (e) { /* ignore */ }
+  }
+
+  function onKeydown(event) {
+    try {
+      if (event.key === "Escape" || event.key === "Esc") closeAll(null, null, true);
+    } catch (e) { /* ignore */ }
+  }
+
+  function listen() {
+    if (listening) return;
+    listening = true;
+    document.addEventListener("click", onDocumentClick, true);
+    document.addEventListener("keydown", onKeydown);
+  }
+
+  function buildBadge(info, text, tone, lang) {
+    const t = TEXT[lang] || TEXT.en;
+    const wrap = make("span", "provenance-badge-wrap");
+    wrap.setAttribute(WRAP_ATTR, "");
+    wrap.lang = lang;
+    const button = make("button", "provenance-badge provenance-badge--" + tone, text);
+    button.type = "button";
+    button.setAttribute("aria-label", text);
+    wrap.append(document.createTextNode(" "), button); // the space keeps it readable unstyled
+
+    const parts = [];
+    if (isText(info.description)) parts.push(make("span", "provenance-popover__description", info.description));
+    if (isText(info.signer)) parts.push(make("span", "provenance-popover__signer", t.signedBy + info.signer));
+    const date = formatDate(info.stamped_at, lang);
+    if (date) {
+      const time = make("time", "provenance-popover__date", date);
+      time.dateTime = info.stamped_at;
+      parts.push(time);
+    }
+    const href = safeHref(info.report_url);
+    let link = null;
+    if (href) {
+      link = make("a", "provenance-popover__link", t.how);
+      link.href = href;
+      parts.push(link);
+    }
+    if (!parts.length) return wrap; // nothing to explain: a plain label, no popover
+
+    const popover = make("span", "provenance-popover");
+    popover.id = nextId();
+    popover.hidden = true;
+    popover.setAttribute("role", "dialog");
+    popover.setAttribute("aria-label", text);
+    parts.forEach((part, i) => {
+      if (i) popover.appendChild(document.createTextNode(" "));
+      popover.appendChild(part);
+    });
+    wrap.appendChild(popover);
+    button.setAttribute("aria-haspopup", "dialog");
+    button.setAttribute("aria-expanded", "false");
+    button.setAttribute("aria-controls", popover.id);
+    button.addEventListener("click", () => {
+      try { setOpen(wrap, button.getAttribute("aria-expanded") !== "true"); } catch (e) { /* ignore */ }
+    });
+    // Inside a publisher's <a> or <summary>, a click on the badge must not navigate or toggle it.
+    wrap.addEventListener("click", (event) => {
+      if (!(link && link.contains(event.target))) event.preventDefault();
+    });
+    return wrap;
+  }
+
+  function render(el, token, info, lang) {
+    if (tokens.get(el) !== token || ownBadges(el).length || !info || typeof info !== "object") return;
+    let text = "";
+    let tone = "";
+    if (info.state === "trusted" && Array.isArray(info.labels) && info.labels.length && info.labels[0]) {
+      text = info.labels[0].text;
+      tone = "ai";
+    } else if (info.state === "invalid" && info.badge && typeof info.badge === "object") {
+      text = info.badge.text;
+      tone = "invalid";
+    }
+    if (isText(text)) el.appendChild(buildBadge(info, text, tone, lang));
+  }
+
+  /** One batch request; resolves to the "badges" object, or null on any failure (never rejects). */
+  async function fetchBatch(refs, lang) {
+    try {
+      const url = ORIGIN + "/v1/badges?refs=" + refs.map(encodeURIComponent).join(",") +
+        "&lang=" + encodeURIComponent(lang);
+      const response = await fetch(url, { credentials: "omit", mode: "cors" });
+      if (!response.ok) return null;
+      const data = await response.json();
+      return data && typeof data.badges === "object" && data.badges !== null ? data.badges : null;
+    } catch (e) {
+      return null;
+    }
+  }
+
+  /** Render badges for the marked elements in root (and root itself). replace: drop existing badges first. */
+  async function scan(root, replace) {
+    try {
+      listen();
+      if (replace) root.querySelectorAll("[" + WRAP_ATTR + "]").forEach((wrap) => wrap.remove());
+      const marked = Array.from(root.querySelectorAll(SELECTOR));
+      if (root.matches && root.matches(SELECTOR)) marked.unshift(root);
+      const groups = new Map(); // lang -> Map(ref -> [{el, token}])
+      for (const el of marked) {
+        if (!replace && (tokens.has(el) || ownBadges(el).length)) continue; // idempotent
+        const token = {};
+        tokens.set(el, token);
+        const ref = refOf(el);
+        if (!ref) continue;
+        const lang = langOf(el);
+        if (!groups.has(lang)) groups.set(lang, new Map());
+        const byRef = groups.get(lang);
+        if (!byRef.has(ref)) byRef.set(ref, []);
+        byRef.get(ref).push({ el, token });
+      }
+      const jobs = [];
+      groups.forEach((byRef, lang) => {
+        const refs = Array.from(byRef.keys());
+        for (let i = 0; i < refs.length; i += MAX_REFS) {
+          const chunk = refs.slice(i, i + MAX_REFS);
+          jobs.push(fetchBatch(chunk, lang).then((badges) => {
+            for (const ref of chunk) {
+              const info = badges && Object.prototype.hasOwnProperty.call(badges, ref) ? badges[ref] : null;
+              for (const item of byRef.get(ref)) {
+                try { render(item.el, item.token, info, lang); } catch (e) { /* render nothing */ }
+              }
+            }
+          }).catch(() => {}));
+        }
+      });
+      await Promise.all(jobs);
+    } catch (e) { /* render nothing */ }
+  }
+
+  function defineElement() {
+    try {
+      if (!window.customElements || window.customElements.get("provenance-badge")) return;
+      window.customElements.define("provenance-badge", class extends HTMLElement {
+        static get observedAttributes() { return ["ref", "lang"]; }
+        connectedCallback() { if (started) scan(this, false); } // present at load: joins the initial batch
+        attributeChangedCallback(name, oldValue, newValue) {
+          if (started && this.isConnected && oldValue !== newValue) scan(this, true);
+        }
+      });
+    } catch (e) { /* no custom element */ }
+  }
+
+  function start() {
+    if (started) return;
+    started = true;
+    scan(document, false);
+  }
+
+  try {
+    window.ProvenanceBadges = Object.freeze({
+      refresh: function (root) {
+        return scan(root && typeof root.querySelectorAll === "function" ? root : document, true);
+      },
+    });
+    defineElement();
+    if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start, { once: true });
+    else start();
+  } catch (e) { /* never throw into the page */ }
+})();

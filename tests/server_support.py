@@ -1,0 +1,106 @@
+"""Start the real `provenance serve` process on a free loopback port (for process and browser tests)."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+CLI = [sys.executable, "-m", "service.cli"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class Server:
+    base: str
+    data: Path
+    keys: Path
+    process: subprocess.Popen[bytes]
+    log: Path
+    uploaded: list[dict[str, Any]] = field(default_factory=list)  # what a test uploaded, for later lookups
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+
+
+@contextmanager
+def serve(data: Path, keys: Path, *extra: str) -> Iterator[Server]:
+    """Run `provenance serve` (``extra`` arguments appended) until the block ends."""
+    port = free_port()
+    log = data.parent / f"serve-{port}.log"
+    with log.open("wb") as sink:
+        proc = subprocess.Popen(
+            [
+                *CLI,
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--data-dir",
+                str(data),
+                "--keys-dir",
+                str(keys),
+                *extra,
+            ],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    server = Server(f"http://127.0.0.1:{port}", data, keys, proc, log)
+    try:
+        for _ in range(400):
+            try:
+                if httpx.get(f"{server.base}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if proc.poll() is not None:
+                raise AssertionError(f"server exited: {log.read_text()}")
+            time.sleep(0.05)
+        else:
+            raise AssertionError("server did not become ready")
+        yield server
+    finally:
+        server.stop()
+
+
+def create_token(data: Path, keys: Path, role: str) -> str:
+    proc = subprocess.run(
+        [
+            *CLI,
+            "tokens",
+            "create",
+            "--role",
+            role,
+            "--name",
+            f"{role} test",
+            "--data-dir",
+            str(data),
+            "--keys-dir",
+            str(keys),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    lines = proc.stdout.splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("pv_")
+    return lines[0]

@@ -1,0 +1,207 @@
+"""The site integration in a real browser: Debian's chromium driven by Playwright, against the real server.
+
+Screenshots of /demo and /verify are written to ``test-artifacts/`` (not committed).
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import shutil
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
+
+from provenance.keys import init_dev_keys
+
+from . import assets, images
+from .server_support import Server, create_token, serve
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = Path("/usr/bin/chromium")
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+XSS_TITLE = "<img src=x onerror=alert(1)>"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """The service with the samples loaded, plus an image whose title is an XSS attempt."""
+    root = tmp_path_factory.mktemp("site")
+    keys, data = root / "keys", root / "var"
+    init_dev_keys(keys, "Browser Newsroom")
+    with serve(data, keys, "--samples", str(ROOT / "samples")) as server:
+        token = create_token(data, keys, "newsroom")
+        response = httpx.post(
+            f"{server.base}/v1/assets",
+            headers={"Authorization": f"Bearer {token}"},
+            files={"file": ("x.jpg", images.jpeg(seed=77), "image/jpeg")},
+            data={"declaration": json.dumps({"source": "ai_generated", "title": XSS_TITLE})},
+            timeout=30,
+        )
+        assert response.status_code == 201, response.text
+        server.uploaded.append(response.json())
+        yield server
+
+
+def watch(page: Page) -> dict[str, list[str]]:
+    seen: dict[str, list[str]] = {"errors": [], "dialogs": [], "batches": []}
+
+    def on_console(message: ConsoleMessage) -> None:
+        if message.type == "error":
+            seen["errors"].append(f"{message.text} @ {message.location.get('url', '')}")
+
+    page.on("console", on_console)
+    page.on("pageerror", lambda exc: seen["errors"].append(str(exc)))
+    page.on("dialog", lambda dialog: (seen["dialogs"].append(dialog.message), dialog.dismiss()))
+    page.on("request", lambda request: seen["batches"].append(request.url) if "/v1/badges?" in request.url else None)
+    return seen
+
+
+def badge_text(page: Page, selector: str) -> list[str]:
+    return page.locator(f"{selector} .provenance-badge").all_text_contents()
+
+
+def test_demo_page_marks_come_from_verified_decisions(browser: Browser, site: Server) -> None:
+    page = browser.new_page()
+    seen = watch(page)
+    page.goto(f"{site.base}/demo")
+    page.wait_for_selector("#lead-caption .provenance-badge")
+    assert [t.strip() for t in badge_text(page, "#lead-caption")] == ["AI 生成的图像"]
+    assert [t.strip() for t in badge_text(page, "#lead-headline")] == ["由 AI 报道"]
+    assert badge_text(page, '[data-external-id="2026/11/27/council-budget"]') == []  # the human-written sample
+    assert [t.strip() for t in badge_text(page, '[data-external-id="2026/11/28/markets-close-zh"]')] == ["AI 辅助撰写"]
+    assert len(seen["batches"]) == 1  # one batch request for the whole page
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "demo-zh.png"), full_page=True)
+
+    page.click("#lang-toggle")
+    page.wait_for_selector("#lead-caption .provenance-badge")
+    assert [t.strip() for t in badge_text(page, "#lead-caption")] == ["AI-generated image"]
+    assert [t.strip() for t in badge_text(page, "#lead-headline")] == ["Reported by AI"]
+    page.screenshot(path=str(ARTIFACTS / "demo-en.png"), full_page=True)
+
+    badge = page.locator("#lead-caption .provenance-badge")
+    badge.focus()
+    page.keyboard.press("Enter")
+    popover = page.locator("#lead-caption .provenance-popover")
+    assert popover.is_visible()
+    assert "Browser Newsroom" in popover.text_content()
+    assert seen["errors"] == []
+    assert seen["dialogs"] == []
+
+
+def test_markup_in_a_manifest_title_never_renders(browser: Browser, site: Server, tmp_path: Path) -> None:
+    xss = next(i for i in site_images(site) if i["declaration"].get("title") == XSS_TITLE)
+    page = browser.new_page()
+    seen = watch(page)
+    page.goto(f"{site.base}/demo?lang=en&image={xss['id']}")
+    page.wait_for_selector("#lead-caption .provenance-badge")
+    assert page.locator("#lead-caption").inner_text().startswith(XSS_TITLE)  # shown as text
+    assert page.locator("img[src='x']").count() == 0
+    # The same title inside the manifest, on the verify page.
+    (tmp_path / "xss.jpg").write_bytes(httpx.get(f"{site.base}/v1/assets/{xss['id']}/content", timeout=10).content)
+    page.goto(f"{site.base}/verify")
+    page.set_input_files("input[name=file]", str(tmp_path / "xss.jpg"))
+    page.click("button[type=submit]")
+    page.wait_for_selector("#verdict")
+    assert XSS_TITLE in page.locator("#verdict").inner_text()
+    assert page.locator("img[src='x']").count() == 0
+    assert seen["dialogs"] == []
+    assert seen["errors"] == []
+
+
+def site_images(site: Server) -> list[dict[str, object]]:
+    return list(site.uploaded)
+
+
+class _Static(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:  # quiet
+        pass
+
+    def do_GET(self) -> None:
+        if self.path.startswith("/v1/badges"):  # the service is down: the connection just drops
+            self.close_connection = True
+            return
+        super().do_GET()
+
+
+def test_page_survives_the_service_being_down(browser: Browser, tmp_path: Path) -> None:
+    shutil.copy(ROOT / "service" / "static" / "badge.js", tmp_path / "badge.js")
+    (tmp_path / "page.html").write_text(
+        '<!doctype html><html lang="zh-Hans"><head><meta charset="utf-8"><script src="/badge.js" defer></script>'
+        '</head><body><p id="p" data-provenance-ref="img_000000000000000000000000">Caption</p></body></html>'
+    )
+    handler = lambda *args: _Static(*args, directory=str(tmp_path))  # noqa: E731
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        page = browser.new_page()
+        seen = watch(page)
+        page.goto(f"http://127.0.0.1:{server.server_address[1]}/page.html")
+        page.wait_for_load_state("networkidle")
+        assert page.locator("#p").text_content() == "Caption"
+        assert page.locator(".provenance-badge").count() == 0
+        assert [e for e in seen["errors"] if "badge.js" in e or "Uncaught" in e] == []
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_verify_page_verdicts(browser: Browser, site: Server, tmp_path: Path) -> None:
+    token = create_token(site.data, site.keys, "newsroom")
+    upload = httpx.post(
+        f"{site.base}/v1/assets",
+        headers={"Authorization": f"Bearer {token}"},
+        files={"file": ("ai.jpg", images.jpeg(seed=78), "image/jpeg")},
+        data={"declaration": json.dumps({"source": "ai_generated"})},
+        timeout=30,
+    ).json()
+    stamped = httpx.get(upload["links"]["content"], timeout=10).content
+    (tmp_path / "ai.jpg").write_bytes(stamped)
+    (tmp_path / "tampered.jpg").write_bytes(assets.tampered_pixels(stamped))
+    (tmp_path / "garbage.jpg").write_bytes(bytes(range(256)) * 20)
+
+    page = browser.new_page()
+    seen = watch(page)
+    cases = {
+        "ai.jpg": ("trusted", "AI-generated image"),
+        "tampered.jpg": ("invalid", "Content Credentials invalid"),
+    }
+    for name, (state, mark) in cases.items():
+        page.goto(f"{site.base}/verify")
+        page.set_input_files("input[name=file]", str(tmp_path / name))
+        page.click("button[type=submit]")
+        page.wait_for_selector("#verdict")
+        assert page.locator("#verdict").get_attribute("data-state") == state
+        assert mark in page.locator("#verdict").text_content()
+        if name == "ai.jpg":
+            page.screenshot(path=str(ARTIFACTS / "verify.png"), full_page=True)
+    page.goto(f"{site.base}/verify")
+    page.set_input_files("input[name=file]", str(tmp_path / "garbage.jpg"))
+    page.click("button[type=submit]")
+    alert = page.locator("[role=alert]")
+    alert.wait_for()
+    assert "unrecognised" in alert.text_content()
+    assert "Traceback" not in page.content()
+    assert seen["dialogs"] == []
