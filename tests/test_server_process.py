@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,83 +14,19 @@ from provenance import TrustConfig, inspect
 from provenance.keys import init_dev_keys
 
 from . import images
-
-CLI = [sys.executable, "-m", "service.cli"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+from .server_support import CLI, create_token, free_port, serve
 
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[str, Path, Path]]:
     keys, data = tmp_path / "keys", tmp_path / "var"
     init_dev_keys(keys, "Process Newsroom")
-    port = free_port()
-    log = tmp_path / "serve.log"
-    with log.open("wb") as sink:
-        proc = subprocess.Popen(
-            [
-                *CLI,
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--data-dir",
-                str(data),
-                "--keys-dir",
-                str(keys),
-            ],
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(200):
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None:
-                raise AssertionError(f"server exited: {log.read_text()}")
-            time.sleep(0.05)
-        else:
-            raise AssertionError("server did not become ready")
-        yield base, data, keys
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    with serve(data, keys) as running:
+        yield running.base, data, keys
 
 
 def token(data: Path, keys: Path, role: str) -> str:
-    proc = subprocess.run(
-        [
-            *CLI,
-            "tokens",
-            "create",
-            "--role",
-            role,
-            "--name",
-            f"{role} test",
-            "--data-dir",
-            str(data),
-            "--keys-dir",
-            str(keys),
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    )
-    lines = proc.stdout.splitlines()
-    assert len(lines) == 1
-    assert lines[0].startswith("pv_")
-    return lines[0]
+    return create_token(data, keys, role)
 
 
 def test_upload_badge_report_verify_over_http(server: tuple[str, Path, Path]) -> None:
