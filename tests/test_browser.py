@@ -89,8 +89,14 @@ def test_demo_page_marks_come_from_verified_decisions(browser: Browser, site: Se
     page.wait_for_selector("#lead-caption .provenance-badge")
     assert [t.strip() for t in badge_text(page, "#lead-caption")] == ["AI 生成的图像"]
     assert [t.strip() for t in badge_text(page, "#lead-headline")] == ["由 AI 报道"]
-    assert badge_text(page, '[data-external-id="2026/11/27/council-budget"]') == []  # the human-written sample
-    assert [t.strip() for t in badge_text(page, '[data-external-id="2026/11/28/markets-close-zh"]')] == ["AI 辅助撰写"]
+    # Related articles: each item's image and headline carry their own marks.
+    council, markets = (
+        '[data-external-id="2026/11/27/council-budget"]',
+        '[data-external-id="2026/11/28/markets-close-zh"]',
+    )
+    assert badge_text(page, council) == []  # the human-written article and its camera photo
+    assert [t.strip() for t in badge_text(page, f"{markets} .caption")] == ["经 AI 编辑的图像"]
+    assert [t.strip() for t in badge_text(page, f"{markets} .headline")] == ["AI 辅助撰写"]
     assert len(seen["batches"]) == 1  # one batch request for the whole page
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "demo-zh.png"), full_page=True)

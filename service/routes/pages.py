@@ -96,11 +96,15 @@ def demo(ctx: ContextDep, lang: str = "zh-Hans", image: str | None = None) -> HT
     with ctx.session() as session:
         articles = _latest_versions(session)
         images = session.scalars(select(Asset).order_by(Asset.created_at)).all()
+    # Images are paired with articles by the external id the CMS declared with the upload.
+    by_article: dict[str, Asset] = {}
+    for img in images:
+        if img.declaration.get("external_id"):
+            by_article[str(img.declaration["external_id"])] = img
     lead = next((a for a in articles if "ai_reported" in a.labels), articles[0] if articles else None)
     chosen = [i for i in images if i.id == image]
-    picture = (
-        chosen[0] if chosen else next((i for i in images if "ai_generated" in i.labels), images[0] if images else None)
-    )
+    default = by_article.get(lead.external_id) if lead else None
+    picture = chosen[0] if chosen else default or next((i for i in images if "ai_generated" in i.labels), None)
     other = "en" if lang == "zh-Hans" else "zh-Hans"
     parts = [
         f'<header><h1>{escape(text["title"])}</h1><nav><a id="lang-toggle" href="/demo?lang={other}">'
@@ -115,12 +119,7 @@ def demo(ctx: ContextDep, lang: str = "zh-Hans", image: str | None = None) -> HT
             f"{escape(headline)}</h2>"
         )
         if picture is not None:
-            caption = str(picture.declaration.get("title") or text["image"])
-            parts.append(
-                f'<figure><img src="/v1/assets/{picture.id}/content" alt="{escape(caption)}">'
-                f'<figcaption id="lead-caption" data-provenance-ref="{picture.id}">{escape(caption)}'
-                "</figcaption></figure>"
-            )
+            parts.append(_figure(picture, "lead-caption", str(picture.declaration.get("title") or text["image"])))
         parts.append(
             f'<p><a href="/v1/articles/{lead.article_id}/v{lead.version}.txt">{escape(lead.external_id)}</a></p>'
             "</article>"
@@ -130,13 +129,23 @@ def demo(ctx: ContextDep, lang: str = "zh-Hans", image: str | None = None) -> HT
         parts.append(f'<section class="related"><h2>{escape(text["related"])}</h2><ul>')
         for item in related:
             headline = str(item.verdict.get("title") or item.external_id)
+            thumb = by_article.get(item.external_id)
             parts.append(
-                f'<li data-provenance-ref="{item.article_id}" data-external-id="{escape(item.external_id)}">'
-                f"{escape(headline)}</li>"
+                f'<li data-external-id="{escape(item.external_id)}">'
+                + (_figure(thumb, None, str(thumb.declaration.get("title") or text["image"])) if thumb else "")
+                + f'<p class="headline" data-provenance-ref="{item.article_id}">{escape(headline)}</p></li>'
             )
         parts.append("</ul></section>")
     parts.append("</main>")
     return _page(lang, text["title"], "".join(parts))
+
+
+def _figure(asset: Asset, caption_id: str | None, caption: str) -> str:
+    ident = f' id="{caption_id}"' if caption_id else ""
+    return (
+        f'<figure><img src="/v1/assets/{asset.id}/content" alt="{escape(caption)}">'
+        f'<figcaption{ident} class="caption" data-provenance-ref="{asset.id}">{escape(caption)}</figcaption></figure>'
+    )
 
 
 def _form(message: str = "") -> str:
