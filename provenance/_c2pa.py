@@ -140,6 +140,17 @@ def read(data: bytes, media_type: str, trust: TrustConfig, sidecar: bytes | None
     return StoreReport(report)
 
 
+def resource(data: bytes, media_type: str, trust: TrustConfig, identifier: str, sidecar: bytes | None) -> bytes | None:
+    """A resource (e.g. a thumbnail) of the manifest store, or ``None`` if the SDK cannot produce it."""
+    try:
+        with c2pa.Reader(media_type, io.BytesIO(data), sidecar, context=_context(trust)) as reader:
+            out = io.BytesIO()
+            reader.resource_to_stream(identifier, out)
+            return out.getvalue()
+    except (c2pa.C2paError, ValueError, OSError):
+        return None
+
+
 @dataclass(frozen=True)
 class Ingredient:
     """An asset added to a new manifest as an ingredient (e.g. the upload, as ``parentOf``)."""

@@ -19,7 +19,17 @@ from typing import Any
 from provenance import _c2pa, assertions, media, policy
 from provenance.errors import InputError, ManifestError
 from provenance.media import DEFAULT_LIMITS, Limits, MediaInfo, check_input
-from provenance.models import Action, ArticleClaim, Codes, ManifestNode, SignerInfo, State, StatusCode, Verdict
+from provenance.models import (
+    Action,
+    ArticleClaim,
+    Codes,
+    ManifestNode,
+    SignerInfo,
+    State,
+    StatusCode,
+    Thumbnail,
+    Verdict,
+)
 from provenance.policy import AssetKind
 from provenance.trust import TrustConfig
 
@@ -163,6 +173,13 @@ def _article_claim(manifest: Mapping[str, Any]) -> ArticleClaim | None:
     return None
 
 
+def _thumbnail(obj: Mapping[str, Any]) -> Thumbnail | None:
+    ref = obj.get("thumbnail")
+    if isinstance(ref, Mapping) and _text(ref.get("format")) and _text(ref.get("identifier")):
+        return Thumbnail(str(ref["format"]), str(ref["identifier"]))
+    return None
+
+
 def _legacy_failures(entries: Any) -> tuple[StatusCode, ...]:
     return tuple(
         c
@@ -199,6 +216,7 @@ class _TreeBuilder:
         title: str | None,
         depth: int,
         seen: frozenset[str],
+        thumbnail: Thumbnail | None = None,
     ) -> ManifestNode:
         manifest = self.manifests.get(label)
         if not isinstance(manifest, Mapping):
@@ -227,6 +245,7 @@ class _TreeBuilder:
             ingredients=tuple(ingredients),
             codes=codes,
             truncated=truncated,
+            thumbnail=thumbnail or _thumbnail(manifest),
         )
 
     def ingredient(self, parent_label: str, entry: Mapping[str, Any], depth: int, seen: frozenset[str]) -> ManifestNode:
@@ -243,8 +262,11 @@ class _TreeBuilder:
             informational=_dedupe((*stored.informational, *current.informational)),
             failure=_dedupe((*stored.failure, *legacy, *current.failure)),
         )
+        thumbnail = _thumbnail(entry)
         if label is None:
-            return ManifestNode(label=None, state=State.ABSENT, title=title, relationship=relationship, codes=codes)
+            return ManifestNode(
+                label=None, state=State.ABSENT, title=title, relationship=relationship, codes=codes, thumbnail=thumbnail
+            )
         if label in seen:
             # A manifest that lists itself as its own ancestor is malformed; never loop on it.
             return ManifestNode(label=label, state=State.INVALID, title=title, relationship=relationship, codes=codes)
@@ -262,7 +284,7 @@ class _TreeBuilder:
             state = State.TRUSTED
         else:
             state = State.UNTRUSTED
-        return self.node(label, state, codes, relationship, title, depth, seen)
+        return self.node(label, state, codes, relationship, title, depth, seen, thumbnail)
 
 
 def asset_kind(media_type: str) -> AssetKind:
@@ -383,3 +405,18 @@ def inspect_checked(
         sdk_version=SDK_VERSION,
         policy_version=policy.POLICY_VERSION,
     )
+
+
+MAX_THUMBNAIL = 512 * 1024  # bytes
+
+
+def thumbnail(data: bytes, trust: TrustConfig, ref: Thumbnail, *, sidecar: bytes | None = None) -> bytes | None:
+    """The bytes of a thumbnail in ``data``'s manifest store, or ``None`` if absent, unreadable or too large.
+
+    Only image formats are returned; the caller still treats the bytes as untrusted content.
+    """
+    if not ref.format.startswith("image/"):
+        return None
+    info = check_input(data)
+    blob = _c2pa.resource(data, info.media_type, trust, ref.identifier, sidecar)
+    return blob if blob is not None and 0 < len(blob) <= MAX_THUMBNAIL else None

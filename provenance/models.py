@@ -125,6 +125,17 @@ class ArticleClaim:
 
 
 @dataclass(frozen=True)
+class Thumbnail:
+    """A thumbnail stored in the manifest store (fetch it with :func:`provenance.inspect.thumbnail`)."""
+
+    format: str
+    identifier: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"format": self.format, "identifier": self.identifier}
+
+
+@dataclass(frozen=True)
 class ManifestNode:
     """A manifest and, recursively, the ingredients it declares.
 
@@ -145,6 +156,7 @@ class ManifestNode:
     codes: Codes = field(default_factory=Codes)
     truncated: bool = False
     article: ArticleClaim | None = None
+    thumbnail: Thumbnail | None = None
 
     def walk(self) -> list[ManifestNode]:
         """This node and all its descendants, depth first."""
@@ -166,6 +178,7 @@ class ManifestNode:
             "failures": [c.code for c in self.codes.failure],
             "truncated": self.truncated,
             "article": self.article.to_dict() if self.article else None,
+            "thumbnail": self.thumbnail.to_dict() if self.thumbnail else None,
             "ingredients": [i.to_dict() for i in self.ingredients],
         }
 

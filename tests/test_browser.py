@@ -211,3 +211,19 @@ def test_verify_page_verdicts(browser: Browser, site: Server, tmp_path: Path) ->
     assert "unrecognised" in alert.text_content()
     assert "Traceback" not in page.content()
     assert seen["dialogs"] == []
+
+
+def test_verify_page_shows_the_ingredient_tree_with_thumbnails(browser: Browser, site: Server) -> None:
+    page = browser.new_page()
+    seen = watch(page)
+    page.goto(f"{site.base}/verify")
+    page.set_input_files("input[name=file]", str(ROOT / "tests/fixtures/external/c2pa-rs/CACA.jpg"))
+    page.click("button[type=submit]")
+    page.wait_for_selector("#verdict")
+    tree = page.locator("#verdict li:has(> span.state)")
+    assert tree.count() == 2  # CA.jpg, and inside it A.jpg
+    assert "untrusted" in tree.first.inner_text()  # a C2PA test signer, not under this service's anchors
+    thumbnails = page.locator("#verdict img.thumbnail")
+    assert thumbnails.count() == 2
+    assert all(thumbnails.nth(i).evaluate("img => img.naturalWidth > 0") for i in range(2))
+    assert seen["errors"] == []

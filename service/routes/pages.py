@@ -6,6 +6,7 @@ with a strict Content-Security-Policy (scripts and styles from this origin only,
 
 from __future__ import annotations
 
+import base64
 from html import escape
 from pathlib import Path
 from typing import Annotated, Any
@@ -17,6 +18,8 @@ from starlette.concurrency import run_in_threadpool
 
 from provenance import ProvenanceError, inspect
 from provenance.articles import inspect_article, looks_like_payload, parse_payload
+from provenance.inspect import thumbnail
+from provenance.models import Thumbnail
 from provenance.vocabulary import badge_text, label_text
 from service.deps import ContextDep
 from service.routes.assets import read_limited
@@ -25,7 +28,7 @@ from service.store.db import ArticleVersion, Asset
 router = APIRouter(tags=["pages"])
 STATIC = Path(__file__).resolve().parent.parent / "static"
 PAGE_CSP = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
     "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 )
 _TEXT = {
@@ -160,7 +163,31 @@ def _form(message: str = "") -> str:
     )
 
 
-def _node(node: dict[str, Any]) -> str:
+_THUMBNAIL_TYPES = frozenset({"image/jpeg", "image/png", "image/webp", "image/gif"})
+MAX_THUMBNAILS = 24
+
+
+def _thumbnails(data: bytes, manifest: bytes | None, verdict: dict[str, Any], trust: Any) -> dict[str, str]:
+    """data: URIs of the thumbnails in the verified file's manifest store, by identifier (bounded)."""
+    refs: dict[str, str] = {}
+
+    def collect(node: dict[str, Any]) -> None:
+        thumb = node.get("thumbnail")
+        if isinstance(thumb, dict) and thumb.get("format") in _THUMBNAIL_TYPES and len(refs) < MAX_THUMBNAILS:
+            refs[str(thumb["identifier"])] = str(thumb["format"])
+        for child in node.get("ingredients", []):
+            collect(child)
+
+    collect({"ingredients": verdict.get("ingredients", [])})
+    out: dict[str, str] = {}
+    for identifier, fmt in refs.items():
+        blob = thumbnail(data, trust, Thumbnail(fmt, identifier), sidecar=manifest)
+        if blob is not None:
+            out[identifier] = f"data:{fmt};base64,{base64.b64encode(blob).decode()}"
+    return out
+
+
+def _node(node: dict[str, Any], images: dict[str, str]) -> str:
     actions = "".join(
         f"<li>{escape(str(a.get('action')))}"
         + (f" — {escape(str(a.get('digital_source_type')))}" if a.get("digital_source_type") else "")
@@ -169,15 +196,19 @@ def _node(node: dict[str, Any]) -> str:
     )
     signer = node.get("signer") or {}
     who = escape(str(signer.get("organization") or signer.get("common_name") or "—"))
-    children = "".join(_node(child) for child in node.get("ingredients", []))
+    children = "".join(_node(child, images) for child in node.get("ingredients", []))
+    thumb = node.get("thumbnail") or {}
+    src = images.get(str(thumb.get("identifier"))) if isinstance(thumb, dict) else None
+    picture = f'<img class="thumbnail" src="{escape(src)}" alt="" width="96"> ' if src else ""
     return (
-        f'<li><span class="state state--{escape(str(node.get("state")))}">{escape(str(node.get("state")))}</span> '
+        f"<li>{picture}"
+        f'<span class="state state--{escape(str(node.get("state")))}">{escape(str(node.get("state")))}</span> '
         f"{escape(str(node.get('title') or node.get('label') or '—'))} · {escape(str(node.get('relationship') or ''))} "
         f"· {who}<ul>{actions}</ul>" + (f"<ol>{children}</ol>" if children else "") + "</li>"
     )
 
 
-def _verdict_html(verdict: dict[str, Any]) -> str:
+def _verdict_html(verdict: dict[str, Any], images: dict[str, str]) -> str:
     labels = verdict.get("labels") or []
     if verdict.get("state") == "invalid":
         mark = (
@@ -190,7 +221,7 @@ def _verdict_html(verdict: dict[str, Any]) -> str:
     else:
         mark = "—"
     signer = verdict.get("signer") or {}
-    tree = "".join(_node(i) for i in verdict.get("ingredients", []))
+    tree = "".join(_node(i, images) for i in verdict.get("ingredients", []))
     rows = [
         ("State · 状态", str(verdict.get("state"))),
         ("Title · 标题", str(verdict.get("title") or "—")),
@@ -229,12 +260,13 @@ async def verify_submit(
         data = await read_limited(file, ctx.settings.max_upload_bytes)
         manifest = await read_limited(sidecar, ctx.settings.max_upload_bytes) if sidecar and sidecar.filename else None
 
-        def run() -> dict[str, Any]:
+        def run() -> tuple[dict[str, Any], dict[str, str]]:
             if manifest is not None and looks_like_payload(data):
-                return inspect_article(parse_payload(data), manifest, ctx.trust).to_dict()
-            return inspect(data, ctx.trust, sidecar=manifest, limits=ctx.settings.limits).to_dict()
+                return inspect_article(parse_payload(data), manifest, ctx.trust).to_dict(), {}
+            verdict = inspect(data, ctx.trust, sidecar=manifest, limits=ctx.settings.limits).to_dict()
+            return verdict, _thumbnails(data, manifest, verdict, ctx.trust)
 
-        verdict = await run_in_threadpool(run)
+        verdict, images = await run_in_threadpool(run)
     except ProvenanceError as exc:
         return _page("en", "Verify a file", _form(exc.diagnostics()) + "</main>", status=422)
-    return _page("en", "Verification result", _form() + _verdict_html(verdict) + "</main>")
+    return _page("en", "Verification result", _form() + _verdict_html(verdict, images) + "</main>")
