@@ -227,3 +227,24 @@ def test_verify_page_shows_the_ingredient_tree_with_thumbnails(browser: Browser,
     assert thumbnails.count() == 2
     assert all(thumbnails.nth(i).evaluate("img => img.naturalWidth > 0") for i in range(2))
     assert seen["errors"] == []
+
+
+def test_verify_page_accepts_a_dropped_file(browser: Browser, site: Server) -> None:
+    page = browser.new_page()
+    seen = watch(page)
+    page.goto(f"{site.base}/verify")
+    assert page.locator("[data-drop-hint]").is_visible()  # the enhancement is active
+    garbage = list(bytes(range(256)) * 4)
+    with page.expect_navigation():
+        page.evaluate(
+            """bytes => {
+                const form = document.querySelector("form[data-dropzone]");
+                const data = new DataTransfer();
+                data.items.add(new File([new Uint8Array(bytes)], "dropped.jpg", {type: "image/jpeg"}));
+                form.dispatchEvent(new DragEvent("drop", {dataTransfer: data, bubbles: true, cancelable: true}));
+            }""",
+            garbage,
+        )
+    assert "unrecognised" in page.locator("[role=alert]").inner_text()  # the server verified the dropped file
+    # The only console line is the browser noting the 422 status of the error page itself.
+    assert [e for e in seen["errors"] if "status of 422" not in e] == []

@@ -62,12 +62,12 @@ def badge_css() -> Response:
     return _static("badge.css", "text/css; charset=utf-8")
 
 
-def _page(lang: str, title: str, body: str, status: int = 200) -> HTMLResponse:
+def _page(lang: str, title: str, body: str, status: int = 200, script: str = "/v1/badge.js") -> HTMLResponse:
     html = (
         f'<!doctype html><html lang="{lang}"><head><meta charset="utf-8">'
         f'<meta name="viewport" content="width=device-width, initial-scale=1"><title>{escape(title)}</title>'
         '<link rel="stylesheet" href="/v1/badge.css"><link rel="stylesheet" href="/static/page.css">'
-        f'<script src="/v1/badge.js" defer></script></head><body>{body}</body></html>'
+        f'<script src="{script}" defer></script></head><body>{body}</body></html>'
     )
     return HTMLResponse(html, status_code=status, headers={"Content-Security-Policy": PAGE_CSP,
                                                           "X-Content-Type-Options": "nosniff"})  # fmt: skip
@@ -76,6 +76,14 @@ def _page(lang: str, title: str, body: str, status: int = 200) -> HTMLResponse:
 @router.get("/favicon.ico", include_in_schema=False, response_class=Response)
 def favicon() -> Response:
     return Response(status_code=204, headers={"Cache-Control": "public, max-age=86400"})
+
+
+VERIFY_JS = "/static/verify.js"
+
+
+@router.get("/static/verify.js", include_in_schema=False, response_class=Response)
+def verify_js() -> Response:
+    return _static("verify.js", "text/javascript; charset=utf-8")
 
 
 @router.get("/static/page.css", include_in_schema=False, response_class=Response)
@@ -156,7 +164,8 @@ def _form(message: str = "") -> str:
     return (
         "<header><h1>Verify a file · 验证文件</h1></header><main>"
         f"{error}"
-        '<form method="post" action="/verify" enctype="multipart/form-data">'
+        '<form method="post" action="/verify" enctype="multipart/form-data" data-dropzone>'
+        "<p data-drop-hint hidden>Drop a file here, or choose one · 拖放文件到此处，或选择文件</p>"
         '<p><label>Image, or article .txt <input type="file" name="file" required></label></p>'
         '<p><label>Detached manifest (.c2pa), for articles <input type="file" name="sidecar"></label></p>'
         '<p><button type="submit">Verify</button></p></form>'
@@ -247,7 +256,7 @@ def _verdict_html(verdict: dict[str, Any], images: dict[str, str]) -> str:
 
 @router.get("/verify", summary="Verify a file in the browser", response_class=HTMLResponse)
 def verify_page() -> HTMLResponse:
-    return _page("en", "Verify a file", _form() + "</main>")
+    return _page("en", "Verify a file", _form() + "</main>", script=VERIFY_JS)
 
 
 @router.post("/verify", summary="Verify a file in the browser (form post)", response_class=HTMLResponse)
@@ -268,5 +277,5 @@ async def verify_submit(
 
         verdict, images = await run_in_threadpool(run)
     except ProvenanceError as exc:
-        return _page("en", "Verify a file", _form(exc.diagnostics()) + "</main>", status=422)
-    return _page("en", "Verification result", _form() + _verdict_html(verdict, images) + "</main>")
+        return _page("en", "Verify a file", _form(exc.diagnostics()) + "</main>", status=422, script=VERIFY_JS)
+    return _page("en", "Verification result", _form() + _verdict_html(verdict, images) + "</main>", script=VERIFY_JS)
