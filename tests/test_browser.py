@@ -248,3 +248,25 @@ def test_verify_page_accepts_a_dropped_file(browser: Browser, site: Server) -> N
     assert "unrecognised" in page.locator("[role=alert]").inner_text()  # the server verified the dropped file
     # The only console line is the browser noting the 422 status of the error page itself.
     assert [e for e in seen["errors"] if "status of 422" not in e] == []
+
+
+def test_custom_element(browser: Browser, site: Server) -> None:
+    ai_image = next(i for i in site.uploaded if i["labels"] == ["ai_generated"])
+    page = browser.new_page()
+    seen = watch(page)
+    page.goto(f"{site.base}/demo?lang=en")
+    page.wait_for_selector("#lead-caption .provenance-badge")
+    page.evaluate(
+        """ref => {
+            const el = document.createElement("provenance-badge");
+            el.id = "custom";
+            el.setAttribute("ref", ref);
+            el.setAttribute("lang", "zh-Hans");
+            document.body.appendChild(el);
+        }""",
+        ai_image["id"],
+    )
+    page.wait_for_selector("#custom .provenance-badge")
+    assert [t.strip() for t in page.locator("#custom .provenance-badge").all_text_contents()] == ["AI 生成的图像"]
+    assert len(seen["batches"]) == 2  # the page's batch, then the element's own
+    assert seen["errors"] == []
