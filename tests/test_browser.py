@@ -8,7 +8,9 @@ from __future__ import annotations
 import http.server
 import json
 import shutil
+import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,7 +21,7 @@ from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
 from provenance.keys import init_dev_keys
 
 from . import assets, images
-from .server_support import Server, create_token, serve
+from .server_support import CLI, Server, create_token, serve
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
@@ -270,3 +272,30 @@ def test_custom_element(browser: Browser, site: Server) -> None:
     assert [t.strip() for t in page.locator("#custom .provenance-badge").all_text_contents()] == ["AI 生成的图像"]
     assert len(seen["batches"]) == 2  # the page's batch, then the element's own
     assert seen["errors"] == []
+
+
+def test_invalid_content_gets_the_neutral_invalid_mark(browser: Browser, site: Server) -> None:
+    token = create_token(site.data, site.keys, "newsroom")
+    asset = httpx.post(
+        f"{site.base}/v1/assets",
+        headers={"Authorization": f"Bearer {token}"},
+        files={"file": ("doomed.jpg", images.jpeg(seed=79), "image/jpeg")},
+        data={"declaration": json.dumps({"source": "ai_generated", "title": "Doomed"})},
+        timeout=30,
+    ).json()
+    # Tamper with the stored stamped file, then have the service re-verify everything.
+    digest = asset["stamped_sha256"]
+    blob = site.data / "blobs" / digest[:2] / digest[2:]
+    blob.write_bytes(assets.tampered_pixels(blob.read_bytes()))
+    where = ("--data-dir", str(site.data), "--keys-dir", str(site.keys))
+    subprocess.run([*CLI, "reverify", "--force", *where], check=True, capture_output=True, timeout=120)
+    page = browser.new_page()
+    for _ in range(40):  # the server's badge cache refreshes within a second
+        page.goto(f"{site.base}/demo?lang=en&image={asset['id']}")
+        page.wait_for_load_state("networkidle")
+        marks = [t.strip() for t in badge_text(page, "#lead-caption")]
+        if marks == ["Content Credentials invalid"]:
+            break
+        time.sleep(0.1)
+    assert marks == ["Content Credentials invalid"]
+    assert "provenance-badge--invalid" in (page.locator("#lead-caption .provenance-badge").get_attribute("class") or "")
