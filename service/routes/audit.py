@@ -9,7 +9,7 @@ from fastapi import APIRouter, File, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from provenance import inspect
+from provenance import Verdict, inspect
 from provenance.articles import inspect_article, looks_like_payload, parse_payload
 from service.deps import AuditorDep, ContextDep
 from service.routes.articles import version_row
@@ -80,12 +80,15 @@ async def verify(
     data = await read_limited(file, ctx.settings.max_upload_bytes)
     manifest = await read_limited(sidecar, ctx.settings.max_upload_bytes) if sidecar is not None else None
 
-    def run() -> dict[str, Any]:
-        if manifest is not None and looks_like_payload(data):
-            return inspect_article(parse_payload(data), manifest, ctx.trust).to_dict()
-        return inspect(data, ctx.trust, sidecar=manifest, limits=ctx.settings.limits).to_dict()
+    verdict = await run_in_threadpool(verify_bytes, ctx, data, manifest)
+    return _render(request, verdict.to_dict())
 
-    return _render(request, await run_in_threadpool(run))
+
+def verify_bytes(ctx: ContextDep, data: bytes, manifest: bytes | None) -> Verdict:
+    """Stateless verification of an upload: an article payload (with its manifest) or any file."""
+    if manifest is not None and looks_like_payload(data):
+        return inspect_article(parse_payload(data), manifest, ctx.trust)
+    return inspect(data, ctx.trust, sidecar=manifest, limits=ctx.settings.limits)
 
 
 def _rows(value: Any, depth: int = 0) -> str:

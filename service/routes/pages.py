@@ -16,13 +16,13 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
-from provenance import ProvenanceError, inspect
-from provenance.articles import inspect_article, looks_like_payload, parse_payload
+from provenance import ProvenanceError
 from provenance.inspect import thumbnail
 from provenance.models import Thumbnail
 from provenance.vocabulary import badge_text, label_text
 from service.deps import ContextDep
 from service.routes.assets import read_limited
+from service.routes.audit import verify_bytes
 from service.store.db import ArticleVersion, Asset
 
 router = APIRouter(tags=["pages"])
@@ -270,10 +270,9 @@ async def verify_submit(
         manifest = await read_limited(sidecar, ctx.settings.max_upload_bytes) if sidecar and sidecar.filename else None
 
         def run() -> tuple[dict[str, Any], dict[str, str]]:
-            if manifest is not None and looks_like_payload(data):
-                return inspect_article(parse_payload(data), manifest, ctx.trust).to_dict(), {}
-            verdict = inspect(data, ctx.trust, sidecar=manifest, limits=ctx.settings.limits).to_dict()
-            return verdict, _thumbnails(data, manifest, verdict, ctx.trust)
+            verdict = verify_bytes(ctx, data, manifest).to_dict()  # the same verification as POST /v1/verify
+            images = {} if verdict["media_type"] == "text/plain" else _thumbnails(data, manifest, verdict, ctx.trust)
+            return verdict, images
 
         verdict, images = await run_in_threadpool(run)
     except ProvenanceError as exc:
