@@ -76,7 +76,8 @@ def authenticate(session: Session, authorization: str | None) -> Caller | None:
 
 
 class RateLimiter:
-    """A token bucket per caller (per process): ``per_minute`` requests, bursting up to the same."""
+    """A token bucket per key (a token id, or a client address hash; per process):
+    ``per_minute`` requests, bursting up to the same."""
 
     def __init__(self, per_minute: int) -> None:
         self.rate = per_minute / 60.0
@@ -85,14 +86,16 @@ class RateLimiter:
         self._lock = threading.Lock()
         self.clock = time.monotonic
 
-    def allow(self, token_id: int) -> float:
+    def allow(self, key: int) -> float:
         """0 if the request may go ahead, else the seconds until it may."""
         now = self.clock()
         with self._lock:
-            tokens, last = self._buckets.get(token_id, (self.capacity, now))
+            tokens, last = self._buckets.get(key, (self.capacity, now))
             tokens = min(self.capacity, tokens + (now - last) * self.rate)
             if tokens < 1.0:
-                self._buckets[token_id] = (tokens, now)
+                self._buckets[key] = (tokens, now)
                 return (1.0 - tokens) / self.rate if self.rate > 0 else float("inf")
-            self._buckets[token_id] = (tokens - 1.0, now)
+            if len(self._buckets) > 100_000:  # bounded: many distinct clients must not grow memory forever
+                self._buckets.clear()
+            self._buckets[key] = (tokens - 1.0, now)
             return 0.0

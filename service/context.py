@@ -25,6 +25,7 @@ class ServiceContext:
     signer: FileKeySigner
     trust: TrustConfig
     rate_limiter: RateLimiter
+    public_limiter: RateLimiter  # keyed by client address, for the public verify page
 
     def session(self) -> Session:
         return self.sessions()
@@ -62,6 +63,7 @@ def build_context(settings: Settings) -> ServiceContext:
         signer=signer,
         trust=trust,
         rate_limiter=RateLimiter(settings.rate_limit_per_minute),
+        public_limiter=RateLimiter(settings.public_verify_per_minute),
     )
 
 

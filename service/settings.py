@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     max_pixels: int = 120_000_000
     #: Requests per minute per API token on authenticated endpoints.
     rate_limit_per_minute: int = 120
+    #: Public verify-page posts per minute per client address (verification costs CPU).
+    public_verify_per_minute: int = 30
     #: How long a badge decision may be served from memory before it is re-read (seconds).
     badge_cache_seconds: float = 1.0
     #: ``Cache-Control: max-age`` of badge responses, for browsers and CDNs (seconds).

@@ -7,11 +7,13 @@ with a strict Content-Security-Policy (scripts and styles from this origin only,
 from __future__ import annotations
 
 import base64
+import math
+import zlib
 from html import escape
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, UploadFile
+from fastapi import APIRouter, File, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
@@ -261,10 +263,17 @@ def verify_page() -> HTMLResponse:
 
 @router.post("/verify", summary="Verify a file in the browser (form post)", response_class=HTMLResponse)
 async def verify_submit(
+    request: Request,
     ctx: ContextDep,
     file: Annotated[UploadFile, File()],
     sidecar: Annotated[UploadFile | None, File()] = None,
 ) -> HTMLResponse:
+    client = request.client.host if request.client else "unknown"
+    wait = ctx.public_limiter.allow(zlib.crc32(client.encode()))
+    if wait:
+        page = _page("en", "Verify a file", _form("Too many verifications: try again in a minute.") + "</main>", 429)
+        page.headers["Retry-After"] = str(max(1, math.ceil(wait)))
+        return page
     try:
         data = await read_limited(file, ctx.settings.max_upload_bytes)
         manifest = await read_limited(sidecar, ctx.settings.max_upload_bytes) if sidecar and sidecar.filename else None
