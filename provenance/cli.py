@@ -33,7 +33,15 @@ from provenance.errors import (
     VerificationError,
 )
 from provenance.inspect import inspect
-from provenance.keys import Algorithm, DevKeyPaths, FileKeySigner, init_dev_keys
+from provenance.keys import (
+    Algorithm,
+    DevKeyPaths,
+    Pkcs11Config,
+    Pkcs11Signer,
+    init_dev_keys,
+    init_pkcs11_keys,
+    load_signer,
+)
 from provenance.media import DEFAULT_LIMITS
 from provenance.models import ManifestNode, State, Verdict
 from provenance.stamp import Source, StampRequest, stamp
@@ -70,6 +78,26 @@ TrustAnchors = Annotated[
 ]
 Lang = Annotated[str, typer.Option("--lang", help=f"Label language: {' or '.join(LANGUAGES)}.")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a summary.")]
+PinFile = Annotated[
+    Path | None,
+    typer.Option("--pin-file", help="File holding the PKCS#11 user PIN (else env PROVENANCE_PKCS11_PIN)."),
+]
+
+
+def _release(signer: object) -> None:
+    """Log out of a token (a PKCS#11 login lasts for the whole process otherwise)."""
+    if isinstance(signer, Pkcs11Signer):
+        signer.close()
+
+
+def read_pin(pin_file: Path | None) -> str | None:
+    """The PKCS#11 PIN from ``pin_file`` or the ``PROVENANCE_PKCS11_PIN`` environment variable (CLI layer only)."""
+    if pin_file is not None:
+        try:
+            return pin_file.read_text().strip()
+        except OSError as exc:
+            raise InputError(f"cannot read the PIN file {pin_file}: {exc.strerror or exc}") from exc
+    return os.environ.get("PROVENANCE_PKCS11_PIN")
 
 
 def _fail(message: str, code: int) -> NoReturn:
@@ -264,6 +292,7 @@ def stamp_command(
     force: Annotated[bool, typer.Option("--force", help="Replace OUTPUT if it exists.")] = False,
     as_json: AsJson = False,
     lang: Lang = "en",
+    pin_file: PinFile = None,
 ) -> None:
     """Sign an image with the publisher's manifest, keeping any upstream manifest as its parent."""
 
@@ -272,12 +301,14 @@ def stamp_command(
         _refuse_existing([output], force)
         if output.exists() and output.resolve() == path.resolve():
             raise InputError("the output must not overwrite the input")
-        paths = DevKeyPaths.in_dir(keys_dir)
-        signer = FileKeySigner.from_files(paths.signer_key, paths.chain)
+        signer = load_signer(keys_dir, read_pin(pin_file))
         trust = _trust(trust_anchors, keys_dir)
         data = _read_input(path)
         request = StampRequest(source=source, title=title, override_upstream=override_upstream, upload_name=path.name)
-        result = stamp(data, request, signer, trust)
+        try:
+            result = stamp(data, request, signer, trust)
+        finally:
+            _release(signer)
         try:
             _write_files({output: result.data})
         except OSError as exc:
@@ -320,6 +351,7 @@ def stamp_article_command(
     force: Annotated[bool, typer.Option("--force", help="Replace existing output files.")] = False,
     as_json: AsJson = False,
     lang: Lang = "en",
+    pin_file: PinFile = None,
 ) -> None:
     """Sign an article's canonical text with a detached manifest (a correction with --previous)."""
 
@@ -336,10 +368,12 @@ def stamp_article_command(
             )
         elif previous_manifest is not None:
             raise InputError("--previous-manifest needs --previous")
-        paths = DevKeyPaths.in_dir(keys_dir)
-        signer = FileKeySigner.from_files(paths.signer_key, paths.chain)
+        signer = load_signer(keys_dir, read_pin(pin_file))
         trust = _trust(trust_anchors, keys_dir)
-        result = stamp_article(payload, signer, trust, previous=prior, override_upstream=override_upstream)
+        try:
+            result = stamp_article(payload, signer, trust, previous=prior, override_upstream=override_upstream)
+        finally:
+            _release(signer)
         try:
             outdir.mkdir(parents=True, exist_ok=True)
             _write_files({text_path: result.text, manifest_path: result.manifest})
@@ -368,10 +402,30 @@ def keys_init_command(
     org: Annotated[str, typer.Option("--org", help="Organisation name in the certificates.")] = "Example Newsroom",
     alg: Annotated[Algorithm, typer.Option("--alg", help="Signing algorithm of the leaf key.")] = Algorithm.ES256,
     force: Annotated[bool, typer.Option("--force", help="Replace existing key material.")] = False,
+    pkcs11_module: Annotated[
+        Path | None, typer.Option("--pkcs11", help="PKCS#11 module: generate the key on a token instead of a file.")
+    ] = None,
+    token_label: Annotated[str, typer.Option("--token-label", help="PKCS#11 token label.")] = "newsroom",  # noqa: S107
+    key_label: Annotated[str, typer.Option("--key-label", help="Label of the key on the token.")] = "c2pa-signer",
+    pin_file: PinFile = None,
 ) -> None:
-    """Create a development root CA, intermediate and signing key (never for production)."""
+    """Create a development root CA, intermediate and signing key (never for production).
+
+    With --pkcs11 the key is generated on the token (it never leaves it) and only the certificates
+    and the token's description are written.
+    """
 
     def run() -> None:
+        if pkcs11_module is not None:
+            pin = read_pin(pin_file)
+            if not pin:
+                raise InputError("a PKCS#11 token needs a PIN", hint="set PROVENANCE_PKCS11_PIN or pass --pin-file")
+            config = Pkcs11Config(pkcs11_module, token_label, key_label, pin)
+            paths = init_pkcs11_keys(keys_dir, config, org, alg, force=force)
+            out.print(
+                escape(f"created key {key_label!r} on token {token_label!r}, {paths.chain} and {paths.root_cert}")
+            )
+            return
         paths = init_dev_keys(keys_dir, org, alg, force=force)
         out.print(
             escape(f"created {paths.signer_key} (0600), {paths.chain} and trust anchor {paths.root_cert} ({alg.value})")

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from provenance import FileKeySigner, KeyMaterialError, TrustConfig
+from provenance import KeyMaterialError, Signer, SigningError, TrustConfig, keys
 from service.auth import RateLimiter
 from service.settings import Settings
 from service.store.blobs import BlobStore
@@ -22,7 +22,7 @@ class ServiceContext:
     engine: Engine
     sessions: sessionmaker[Session]
     blobs: BlobStore
-    signer: FileKeySigner
+    signer: Signer
     trust: TrustConfig
     rate_limiter: RateLimiter
     public_limiter: RateLimiter  # keyed by client address, for the public verify page
@@ -31,15 +31,25 @@ class ServiceContext:
         return self.sessions()
 
 
-def load_signer(settings: Settings) -> FileKeySigner:
+def load_signer(settings: Settings) -> Signer:
+    """The configured signer (key file, or PKCS#11 token); raises :class:`KeyMaterialError` if unusable."""
     paths = settings.key_paths
-    missing = [str(p) for p in (paths.signer_key, paths.chain, paths.root_cert) if not p.exists()]
+    token = (settings.keys_dir / "pkcs11.json").exists()
+    needed = (paths.chain, paths.root_cert) if token else (paths.signer_key, paths.chain, paths.root_cert)
+    missing = [str(p) for p in needed if not p.exists()]
     if missing:
         raise KeyMaterialError(
             f"signing keys missing in {settings.keys_dir}: {', '.join(missing)}",
             hint=f"run `provenance keys init --keys-dir {settings.keys_dir}` first",
         )
-    return FileKeySigner.from_files(paths.signer_key, paths.chain)
+    pin = settings.pkcs11_pin.get_secret_value() if settings.pkcs11_pin else None
+    signer = keys.load_signer(settings.keys_dir, pin)
+    if isinstance(signer, keys.Pkcs11Signer):
+        try:
+            signer.check()  # a wrong PIN or a missing key stops start-up, not the first upload
+        except SigningError as exc:
+            raise KeyMaterialError(exc.diagnostics()) from exc
+    return signer
 
 
 def open_database(settings: Settings) -> tuple[Engine, sessionmaker[Session]]:

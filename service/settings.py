@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         default=None, validation_alias=AliasChoices("database_url", "PROVENANCE_DATABASE_URL", "DATABASE_URL")
     )
+    #: PKCS#11 user PIN when the signing key is on a token (``keys_dir/pkcs11.json``).
+    pkcs11_pin: SecretStr | None = None
     #: Seconds a client may take to send a request body (slow uploads are cut off with 408).
     request_body_timeout: float = 60.0
     max_upload_bytes: int = 50 * 1024 * 1024  # bytes

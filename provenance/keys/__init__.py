@@ -1,6 +1,7 @@
 """Signing keys: the signer interface, its implementations and the development CA."""
 
-from provenance.keys.devca import DevKeyPaths, IssuedChain, init_dev_keys, issue_chain
+from provenance.keys.devca import DevKeyPaths, IssuedChain, init_dev_keys, init_pkcs11_keys, issue_chain, load_signer
+from provenance.keys.pkcs11 import Pkcs11Config, Pkcs11Signer
 from provenance.keys.signers import Algorithm, CallbackSigner, FileKeySigner, Signer
 
 __all__ = [
@@ -9,7 +10,11 @@ __all__ = [
     "DevKeyPaths",
     "FileKeySigner",
     "IssuedChain",
+    "Pkcs11Config",
+    "Pkcs11Signer",
     "Signer",
     "init_dev_keys",
+    "init_pkcs11_keys",
     "issue_chain",
+    "load_signer",
 ]

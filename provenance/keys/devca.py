@@ -14,6 +14,7 @@ not kept: a dev CA issues exactly one signer; run ``keys init --force`` to rotat
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +25,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
 from provenance.errors import KeyMaterialError
-from provenance.keys.signers import Algorithm
+from provenance.keys.pkcs11 import Pkcs11Config, Pkcs11Signer, generate_key
+from provenance.keys.signers import Algorithm, FileKeySigner
 
 ROOT_CERT = "root.pem"
 CHAIN = "chain.pem"
@@ -108,17 +110,20 @@ def issue_chain(
     not_before: dt.datetime | None = None,
     not_after: dt.datetime | None = None,
     ocsp_url: str | None = None,
+    leaf_public_key: ec.EllipticCurvePublicKey | None = None,
 ) -> IssuedChain:
     """Issue root -> intermediate -> leaf in memory.
 
     ``not_before``/``not_after`` bound the leaf only (test scripts use them to make an expired
     signer); ``ocsp_url`` adds an Authority Information Access OCSP location to the leaf (used
-    to prove the verifier never contacts it).
+    to prove the verifier never contacts it). With ``leaf_public_key`` (a key kept on a token) the
+    leaf certifies that key and ``key_pem`` is empty.
     """
     now = dt.datetime.now(dt.UTC)
     root_key = ec.generate_private_key(ec.SECP256R1())
     inter_key = ec.generate_private_key(ec.SECP256R1())
-    leaf_key = _new_key(alg)
+    leaf_key = _new_key(alg) if leaf_public_key is None else None
+    leaf_public = leaf_public_key if leaf_public_key is not None else leaf_key.public_key()  # type: ignore[union-attr]
 
     root_name = _name(org, f"{org} Root CA (development)")
     inter_name = _name(org, f"{org} Intermediate CA (development)")
@@ -155,14 +160,14 @@ def issue_chain(
         x509.CertificateBuilder()
         .subject_name(leaf_name)
         .issuer_name(inter_name)
-        .public_key(leaf_key.public_key())
+        .public_key(leaf_public)
         .serial_number(x509.random_serial_number())
         .not_valid_before(not_before or now - dt.timedelta(hours=1))
         .not_valid_after(not_after or now + dt.timedelta(days=730))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(_LEAF_KEY_USAGE, critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION]), critical=False)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(leaf_key.public_key()), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(leaf_public), critical=False)
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(inter_key.public_key()), critical=False)
     )
     if ocsp_url:
@@ -175,7 +180,11 @@ def issue_chain(
     leaf = leaf_builder.sign(inter_key, hashes.SHA256())
 
     pem = serialization.Encoding.PEM
-    key_pem = leaf_key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    key_pem = (
+        leaf_key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        if leaf_key is not None
+        else b""
+    )
     return IssuedChain(
         root_pem=root.public_bytes(pem),
         chain_pem=leaf.public_bytes(pem) + inter.public_bytes(pem),
@@ -220,3 +229,60 @@ def init_dev_keys(
     _write(paths.chain, issued.chain_pem, 0o644)
     _write(paths.root_cert, issued.root_pem, 0o644)
     return paths
+
+
+PKCS11_CONFIG = "pkcs11.json"
+
+
+def init_pkcs11_keys(
+    keys_dir: Path,
+    config: Pkcs11Config,
+    org: str = "Example Newsroom",
+    alg: Algorithm = Algorithm.ES256,
+    *,
+    force: bool = False,
+) -> DevKeyPaths:
+    """Generate the signing key on a PKCS#11 token and a development chain certifying it.
+
+    Writes ``chain.pem``, ``root.pem`` and ``pkcs11.json`` (module, token and key labels; never the
+    PIN). Raises :class:`KeyMaterialError` if files exist (without ``force``) or the token refuses.
+    """
+    paths = DevKeyPaths.in_dir(keys_dir)
+    existing = [p for p in (paths.root_cert, paths.chain, paths.signer_key, keys_dir / PKCS11_CONFIG) if p.exists()]
+    if existing and not force:
+        raise KeyMaterialError(
+            f"key material already exists: {', '.join(str(p) for p in existing)}", hint="pass --force to replace it"
+        )
+    public = generate_key(config, alg)
+    issued = issue_chain(org.strip(), alg, leaf_public_key=public)
+    keys_dir.mkdir(parents=True, exist_ok=True)
+    if paths.signer_key.exists():
+        paths.signer_key.unlink()  # the key now lives on the token
+    description = {"module": str(config.module), "token_label": config.token_label, "key_label": config.key_label}
+    _write(keys_dir / PKCS11_CONFIG, (json.dumps(description, indent=2) + "\n").encode(), 0o644)
+    _write(paths.chain, issued.chain_pem, 0o644)
+    _write(paths.root_cert, issued.root_pem, 0o644)
+    return paths
+
+
+def load_signer(keys_dir: Path, pin: str | None = None) -> FileKeySigner | Pkcs11Signer:
+    """The signer configured in ``keys_dir``: a PKCS#11 token if ``pkcs11.json`` is there, else the key file.
+
+    Raises :class:`KeyMaterialError` when the material is missing, or a token is configured without a PIN.
+    """
+    paths = DevKeyPaths.in_dir(keys_dir)
+    token_file = keys_dir / PKCS11_CONFIG
+    if not token_file.exists():
+        return FileKeySigner.from_files(paths.signer_key, paths.chain)
+    if not pin:
+        raise KeyMaterialError(
+            "the signing key is on a PKCS#11 token but no PIN was given",
+            hint="set PROVENANCE_PKCS11_PIN or pass --pin-file",
+        )
+    try:
+        description = json.loads(token_file.read_text())
+        config = Pkcs11Config(Path(description["module"]), description["token_label"], description["key_label"], pin)
+        chain = paths.chain.read_bytes()
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise KeyMaterialError(f"cannot read the PKCS#11 configuration in {keys_dir}: {exc}") from exc
+    return Pkcs11Signer(config, chain)

@@ -1,0 +1,168 @@
+"""PKCS#11 signer: the private key never leaves the token (HSM, smart card, SoftHSM2 in tests).
+
+It implements :class:`provenance.keys.Signer`, so the C2PA adapter reaches it through the callback
+seam; any token error (wrong PIN, missing key, token gone) becomes a :class:`SigningError` carrying
+the cause instead of the SDK's opaque "COSE signature invalid". A KMS signer is the same shape: a
+``sign(data) -> signature`` callable plus the certificate chain.
+
+The PIN is passed in by the caller (from a secret file or the environment, read by the CLI); it is
+never logged and not part of ``repr``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from provenance.errors import KeyMaterialError, SigningError
+from provenance.keys.signers import Algorithm
+
+_CURVES = {Algorithm.ES256: "secp256r1", Algorithm.ES384: "secp384r1"}
+_DIGESTS = {Algorithm.ES256: hashlib.sha256, Algorithm.ES384: hashlib.sha384}
+
+
+@dataclass(frozen=True)
+class Pkcs11Config:
+    """Where the key is: the PKCS#11 module, the token and the key label, and the user PIN."""
+
+    module: Path
+    token_label: str
+    key_label: str
+    pin: str = field(repr=False)
+
+
+def _pkcs11() -> Any:
+    try:
+        import pkcs11
+    except ImportError as exc:  # pragma: no cover - the dev and service installs include it
+        raise KeyMaterialError("PKCS#11 support needs the python-pkcs11 package") from exc
+    return pkcs11
+
+
+def _open(config: Pkcs11Config) -> tuple[Any, Any]:
+    """(library, token) for ``config``; raises :class:`KeyMaterialError` when either is missing."""
+    pkcs11 = _pkcs11()
+    try:
+        library = pkcs11.lib(str(config.module))
+        token = library.get_token(token_label=config.token_label)
+    except (pkcs11.exceptions.PKCS11Error, RuntimeError, OSError) as exc:
+        raise KeyMaterialError(
+            f"PKCS#11 token {config.token_label!r} not available through {config.module}: {type(exc).__name__}"
+        ) from exc
+    return library, token
+
+
+def generate_key(config: Pkcs11Config, alg: Algorithm = Algorithm.ES256) -> ec.EllipticCurvePublicKey:
+    """Generate an EC signing key on the token (never extractable); return its public key."""
+    if alg not in _CURVES:
+        raise KeyMaterialError(f"generating {alg.value} keys on a token is not supported; use es256 or es384")
+    pkcs11 = _pkcs11()
+    from pkcs11.util.ec import encode_ec_public_key, encode_named_curve_parameters
+
+    _, token = _open(config)
+    attribute = pkcs11.Attribute
+    try:
+        with token.open(rw=True, user_pin=config.pin) as session:
+            if list(
+                session.get_objects(
+                    {attribute.LABEL: config.key_label, attribute.CLASS: pkcs11.ObjectClass.PRIVATE_KEY}
+                )
+            ):
+                raise KeyMaterialError(f"the token already holds a key labelled {config.key_label!r}")
+            params = session.create_domain_parameters(
+                pkcs11.KeyType.EC, {attribute.EC_PARAMS: encode_named_curve_parameters(_CURVES[alg])}, local=True
+            )
+            public, _private = params.generate_keypair(
+                store=True,
+                label=config.key_label,
+                private_template={attribute.SENSITIVE: True, attribute.EXTRACTABLE: False},
+            )
+            der = encode_ec_public_key(public)
+    except pkcs11.exceptions.PKCS11Error as exc:
+        raise KeyMaterialError(f"the token refused to generate the key: {type(exc).__name__}") from exc
+    key = serialization.load_der_public_key(der)
+    if not isinstance(key, ec.EllipticCurvePublicKey):
+        raise KeyMaterialError("the token returned an unexpected public key")
+    return key
+
+
+class Pkcs11Signer:
+    """Signs claims on a PKCS#11 token (ES256 / ES384: ECDSA over the SHA-2 digest, raw r||s)."""
+
+    def __init__(self, config: Pkcs11Config, chain_pem: bytes) -> None:
+        self._config = config
+        self._chain_pem = chain_pem
+        self._lock = threading.Lock()  # a PKCS#11 session is not safe to share between threads
+        self._session: Any = None
+        try:
+            leaf = x509.load_pem_x509_certificates(chain_pem)[0]
+        except (ValueError, IndexError) as exc:
+            raise KeyMaterialError("the certificate chain for the token key is not valid PEM") from exc
+        public = leaf.public_key()
+        if not isinstance(public, ec.EllipticCurvePublicKey) or public.curve.name not in ("secp256r1", "secp384r1"):
+            raise KeyMaterialError("the token signer supports EC P-256 and P-384 certificates")
+        self._alg = Algorithm.ES256 if public.curve.name == "secp256r1" else Algorithm.ES384
+        self._size = (public.curve.key_size + 7) // 8
+
+    @property
+    def alg(self) -> Algorithm:
+        return self._alg
+
+    @property
+    def certificate_chain_pem(self) -> bytes:
+        return self._chain_pem
+
+    def _key(self) -> Any:
+        pkcs11 = _pkcs11()
+        if self._session is None:
+            _, token = _open(self._config)
+            self._session = token.open(user_pin=self._config.pin)
+        return self._session.get_key(object_class=pkcs11.ObjectClass.PRIVATE_KEY, label=self._config.key_label)
+
+    def check(self) -> None:
+        """Log in and find the key now (raises :class:`SigningError` with the cause), so a bad PIN or a
+        missing key is reported at start-up rather than at the first upload."""
+        with self._lock:
+            self._call(lambda key: key)
+
+    def _call(self, operation: Any) -> Any:
+        pkcs11 = _pkcs11()
+        try:
+            return operation(self._key())
+        except pkcs11.exceptions.PinIncorrect as exc:
+            self._close()
+            raise SigningError("the PKCS#11 token refused the PIN") from exc
+        except pkcs11.exceptions.NoSuchKey as exc:
+            self._close()
+            raise SigningError(f"no key labelled {self._config.key_label!r} on the token") from exc
+        except (pkcs11.exceptions.PKCS11Error, KeyMaterialError) as exc:
+            self._close()  # e.g. token removed: the next call opens a fresh session
+            raise SigningError(f"the PKCS#11 token failed: {type(exc).__name__}") from exc
+
+    def close(self) -> None:
+        """Log out and close the token session (a later ``sign`` opens a new one)."""
+        with self._lock:
+            self._close()
+
+    def _close(self) -> None:
+        session, self._session = self._session, None
+        if session is not None:
+            with contextlib.suppress(Exception):  # already failing: the original error is what matters
+                session.close()
+
+    def sign(self, data: bytes) -> bytes:
+        pkcs11 = _pkcs11()
+        digest = _DIGESTS[self._alg](data).digest()
+        with self._lock:
+            signature: bytes = self._call(lambda key: key.sign(digest, mechanism=pkcs11.Mechanism.ECDSA))
+        if len(signature) != 2 * self._size:
+            raise SigningError("the PKCS#11 token returned a signature of unexpected length")
+        return signature
