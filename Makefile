@@ -42,6 +42,7 @@ demo: $(INSTALLED) $(KEYS)/signer.key
 	$(CLI) inspect samples/articles/markets-zh.json --sidecar $(OUT)/articles/2026-11-28-markets-close-zh.v1.c2pa --lang zh-Hans
 
 test: $(INSTALLED)
+	scripts/install-system-deps
 	$(BIN)/pytest
 
 lint: $(INSTALLED)
