@@ -11,6 +11,7 @@ untrusted; every ingredient carries its own state.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -287,6 +288,24 @@ class _TreeBuilder:
         return self.node(label, state, codes, relationship, title, depth, seen, thumbnail)
 
 
+REVOKED = "signingCredential.revoked"
+
+
+def _is_revoked(node: ManifestNode, revoked: frozenset[int]) -> bool:
+    serial = node.signer.serial if node.signer else None
+    return bool(serial and serial.isdigit() and int(serial) in revoked)
+
+
+def _apply_revocations(node: ManifestNode, revoked: frozenset[int]) -> ManifestNode:
+    """Manifests signed by a certificate on the operator's revocation list become invalid."""
+    ingredients = tuple(_apply_revocations(i, revoked) for i in node.ingredients)
+    if not _is_revoked(node, revoked):
+        return dataclasses.replace(node, ingredients=ingredients) if ingredients != node.ingredients else node
+    failure = StatusCode(REVOKED, None, "the signing certificate is on the operator's revocation list")
+    codes = dataclasses.replace(node.codes, failure=(*node.codes.failure, failure))
+    return dataclasses.replace(node, state=State.INVALID, codes=codes, ingredients=ingredients)
+
+
 def asset_kind(media_type: str) -> AssetKind:
     """Which label vocabulary applies to a media type."""
     if media_type == media.TEXT:
@@ -315,6 +334,9 @@ def verdict_from_report(
         if state is not State.INVALID:
             raise ManifestError("the active manifest is missing from the manifest store")
         active = ManifestNode(label=active_label, state=State.INVALID, codes=codes)
+    if trust.revoked_serials:
+        active = _apply_revocations(active, trust.revoked_serials)
+        state, codes = active.state, active.codes
     decision = policy.decide(state, active, kind=asset_kind(media_type))
     return Verdict(
         sha256=sha256,

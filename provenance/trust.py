@@ -32,11 +32,13 @@ def _parse_pems(pem: str, what: str) -> tuple[x509.Certificate, ...]:
 
 @dataclass(frozen=True)
 class TrustConfig:
-    """Trust anchors (PEM roots), optional EKU ``trust_config`` text and end-entity allow-list."""
+    """Trust anchors (PEM roots), optional EKU ``trust_config`` text, end-entity allow-list, and the
+    operator's revocation list (serial numbers of signing certificates that must no longer count)."""
 
     anchors_pem: str = ""
     trust_config: str | None = None
     allowed_list_pem: str | None = None
+    revoked_serials: frozenset[int] = frozenset()
 
     def __post_init__(self) -> None:
         _parse_pems(self.anchors_pem, "trust anchors")
@@ -78,7 +80,44 @@ class TrustConfig:
             h.update(b"anchor:" + cert)
         h.update(b"config:" + (self.trust_config or "").encode())
         h.update(b"allowed:" + (self.allowed_list_pem or "").encode())
+        for serial in sorted(self.revoked_serials):
+            h.update(b"revoked:" + str(serial).encode())
         return h.hexdigest()
+
+    def with_revocations(self, path: Path) -> TrustConfig:
+        """This configuration plus the serials listed in ``path`` (see :func:`parse_revocation_list`)."""
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(f"cannot read the revocation list {path}: {exc}") from exc
+        return TrustConfig(
+            self.anchors_pem,
+            self.trust_config,
+            self.allowed_list_pem,
+            self.revoked_serials | parse_revocation_list(text),
+        )
+
+
+def parse_revocation_list(text: str) -> frozenset[int]:
+    """Certificate serial numbers, one per line: decimal, ``0x``-hex or colon-separated hex; ``#`` comments.
+
+    Raises :class:`InputError` naming the first line that is none of these.
+    """
+    serials = set()
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        try:
+            if line.lower().startswith("0x"):
+                serials.add(int(line, 16))
+            elif ":" in line:
+                serials.add(int(line.replace(":", ""), 16))
+            else:
+                serials.add(int(line, 10))
+        except ValueError:
+            raise InputError(f"revocation list line {number} is not a certificate serial: {line!r}") from None
+    return frozenset(serials)
 
 
 def chain_summary(chain_pem: bytes) -> list[dict[str, str]]:

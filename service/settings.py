@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         default=None, validation_alias=AliasChoices("database_url", "PROVENANCE_DATABASE_URL", "DATABASE_URL")
     )
+    #: Operator's revocation list: serials of signing certificates whose manifests must count as invalid
+    #: (one per line, decimal or hex); changing it re-verifies stored items at the next start or reverify.
+    revoked_serials_file: Path | None = None
     #: PKCS#11 user PIN when the signing key is on a token (``keys_dir/pkcs11.json``).
     pkcs11_pin: SecretStr | None = None
     #: Seconds a client may take to send a request body (slow uploads are cut off with 408).
@@ -85,8 +88,9 @@ class Settings(BaseSettings):
         return DevKeyPaths.in_dir(self.keys_dir)
 
     def trust(self) -> TrustConfig:
-        """The service's trust: its own root plus the configured anchors."""
-        return TrustConfig.from_files([self.key_paths.root_cert, *self.trust_anchors])
+        """The service's trust: its own root plus the configured anchors, minus revoked signers."""
+        trust = TrustConfig.from_files([self.key_paths.root_cert, *self.trust_anchors])
+        return trust.with_revocations(self.revoked_serials_file) if self.revoked_serials_file else trust
 
     @property
     def limits(self) -> Limits:
