@@ -7,6 +7,7 @@ Errors are one line on stderr; a traceback is never shown.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import os
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
+from cryptography import x509
 from rich.console import Console
 from rich.markup import escape
 from rich.tree import Tree
@@ -432,6 +434,54 @@ def keys_init_command(
         )
 
     run_command(run)
+
+
+@keys_app.command("status")
+def keys_status_command(
+    keys_dir: KeysDir = Path("keys"),
+    warn_days: Annotated[int, typer.Option("--warn-days", help="Warn when a certificate expires within N days.")] = 30,
+    as_json: AsJson = False,
+) -> None:
+    """Show the signing chain and trust anchor with their expiry; exit 1 if one has expired."""
+
+    def run() -> int:
+        paths = DevKeyPaths.in_dir(keys_dir)
+        now = dt.datetime.now(dt.UTC)
+        rows = []
+        for role, path in (("signing chain", paths.chain), ("trust anchor", paths.root_cert)):
+            try:
+                certs = x509.load_pem_x509_certificates(path.read_bytes())
+            except (OSError, ValueError) as exc:
+                raise KeyMaterialError(f"cannot read {path}: {exc}", hint="run `provenance keys init`") from exc
+            for cert in certs:
+                days = (cert.not_valid_after_utc - now).total_seconds() / 86400
+                status = "expired" if days < 0 else ("expires soon" if days < warn_days else "ok")
+                rows.append(
+                    {
+                        "file": role,
+                        "subject": cert.subject.rfc4514_string(),
+                        "serial": format(cert.serial_number, "x"),
+                        "not_after": cert.not_valid_after_utc.isoformat(),
+                        "days_left": int(days),
+                        "status": status,
+                    }
+                )
+        where = "PKCS#11 token" if (keys_dir / "pkcs11.json").exists() else "key file"
+        if as_json:
+            _emit_json({"keys_dir": str(keys_dir), "key": where, "certificates": rows})
+        else:
+            out.print(f"signing key: {where}")
+            for row in rows:
+                mark = {"ok": "", "expires soon": " [yellow]WARNING: expires soon[/]", "expired": " [red]EXPIRED[/]"}
+                out.print(
+                    f"{escape(str(row['file']))}: {escape(str(row['subject']))} — until {row['not_after']} "
+                    f"({row['days_left']} days){mark[str(row['status'])]}"
+                )
+        return 1 if any(row["status"] == "expired" for row in rows) else 0
+
+    code = run_command(run)
+    if code:
+        raise typer.Exit(code)
 
 
 def _version_callback(value: bool) -> None:

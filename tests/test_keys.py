@@ -116,3 +116,44 @@ def test_wrong_signature_is_refused(chain: IssuedChain, trust: TrustConfig) -> N
     with pytest.raises(VerificationError, match="invalid") as info:
         stamp(images.jpeg(), StampRequest(Source.HUMAN), kms, trust)
     assert "claimSignature.mismatch" in info.value.diagnostics()
+
+
+def test_keys_status_warns_before_expiry(tmp_path: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from provenance.cli import app
+
+    init_dev_keys(tmp_path / "k", "Status News")
+    runner = CliRunner()
+    ok = runner.invoke(app, ["keys", "status", "--keys-dir", str(tmp_path / "k"), "--json"])
+    assert ok.exit_code == 0
+    rows = json.loads(ok.stdout)["certificates"]
+    assert [r["file"] for r in rows] == ["signing chain", "signing chain", "trust anchor"]
+    assert all(r["status"] == "ok" for r in rows)
+    soon = runner.invoke(app, ["keys", "status", "--keys-dir", str(tmp_path / "k"), "--warn-days", "800"])
+    assert soon.exit_code == 0
+    assert "expires soon" in soon.stdout  # the 2-year development leaf
+    missing = runner.invoke(app, ["keys", "status", "--keys-dir", str(tmp_path / "none")])
+    assert missing.exit_code == 2
+
+
+def test_keys_status_fails_on_an_expired_certificate(tmp_path: Path) -> None:
+    import datetime as dt
+
+    from typer.testing import CliRunner
+
+    from provenance.cli import app
+
+    now = dt.datetime.now(dt.UTC)
+    issued = issue_chain(
+        "Old News", Algorithm.ES256, not_before=now - dt.timedelta(days=10), not_after=now - dt.timedelta(days=1)
+    )
+    keys = tmp_path / "k"
+    keys.mkdir()
+    (keys / "chain.pem").write_bytes(issued.chain_pem)
+    (keys / "root.pem").write_bytes(issued.root_pem)
+    result = CliRunner().invoke(app, ["keys", "status", "--keys-dir", str(keys)])
+    assert result.exit_code == 1
+    assert "EXPIRED" in result.stdout
