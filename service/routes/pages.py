@@ -93,8 +93,11 @@ def page_css() -> Response:
     return _static("page.css", "text/css; charset=utf-8")
 
 
+DEMO_WINDOW = 200  # the demo shows recent items only: it must stay cheap on a large database
+
+
 def _latest_versions(session: Any) -> list[ArticleVersion]:
-    rows = session.scalars(select(ArticleVersion).order_by(ArticleVersion.created_at.desc())).all()
+    rows = session.scalars(select(ArticleVersion).order_by(ArticleVersion.created_at.desc()).limit(DEMO_WINDOW)).all()
     seen: dict[str, ArticleVersion] = {}
     for row in rows:
         if row.article_id not in seen or row.version > seen[row.article_id].version:
@@ -108,7 +111,8 @@ def demo(ctx: ContextDep, lang: str = "zh-Hans", image: str | None = None) -> HT
     text = _TEXT[lang]
     with ctx.session() as session:
         articles = _latest_versions(session)
-        images = session.scalars(select(Asset).order_by(Asset.created_at)).all()
+        recent = select(Asset).order_by(Asset.created_at.desc()).limit(DEMO_WINDOW)
+        images = list(reversed(session.scalars(recent).all()))
     # Images are paired with articles by the external id the CMS declared with the upload.
     by_article: dict[str, Asset] = {}
     for img in images:
