@@ -25,6 +25,7 @@ import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import c2pa
 
@@ -64,15 +65,16 @@ class StoreReport:
 ReadOutcome = Absent | RemoteOnly | StoreReport
 
 
-def _settings(trust: TrustConfig) -> dict[str, Any]:
+def _settings(trust: TrustConfig, tsa_host: str | None = None) -> dict[str, Any]:
     return {
         "version": 1,
         "trust": {
-            "trust_anchors": trust.anchors_pem or None,
+            "trust_anchors": trust.sdk_anchors_pem or None,
             "trust_config": trust.trust_config,
             "allowed_list": trust.allowed_list_pem,
         },
-        "core": {"allowed_network_hosts": []},
+        # Nothing may be fetched, except the configured timestamp authority while signing.
+        "core": {"allowed_network_hosts": [tsa_host] if tsa_host else []},
         "verify": {
             "remote_manifest_fetch": False,
             "ocsp_fetch": False,
@@ -96,19 +98,20 @@ def _settings(trust: TrustConfig) -> dict[str, Any]:
 _local = threading.local()
 
 
-def _context(trust: TrustConfig) -> c2pa.Context:
-    cache: dict[str, c2pa.Context] | None = getattr(_local, "contexts", None)
+def _context(trust: TrustConfig, tsa_host: str | None = None) -> c2pa.Context:
+    cache: dict[tuple[str, str | None], c2pa.Context] | None = getattr(_local, "contexts", None)
     if cache is None:
         cache = _local.contexts = {}
-    ctx = cache.get(trust.fingerprint)
+    key = (trust.fingerprint, tsa_host)
+    ctx = cache.get(key)
     if ctx is None:
         try:
-            ctx = c2pa.Context.from_dict(_settings(trust))
+            ctx = c2pa.Context.from_dict(_settings(trust, tsa_host))
         except c2pa.C2paError as exc:
             raise InputError(f"the C2PA SDK rejected the trust configuration: {exc}") from exc
         if len(cache) > 8:  # trust changes rarely; keep the cache bounded anyway
             cache.clear()
-        cache[trust.fingerprint] = ctx
+        cache[key] = ctx
     return ctx
 
 
@@ -179,12 +182,13 @@ def sign(
     signer: Signer,
     trust: TrustConfig,
     ingredients: Sequence[Ingredient] = (),
+    tsa_url: str | None = None,
 ) -> Signed:
-    """Embed a new signed manifest into ``data``.
+    """Embed a new signed manifest into ``data`` (timestamped by ``tsa_url`` when given).
 
     Raises :class:`SigningError` when the SDK or the signer refuses.
     """
-    return Signed(*_sign(data, media_type, manifest, signer, trust, ingredients, embed=True))
+    return Signed(*_sign(data, media_type, manifest, signer, trust, ingredients, embed=True, tsa_url=tsa_url))
 
 
 def sign_detached(
@@ -194,13 +198,14 @@ def sign_detached(
     signer: Signer,
     trust: TrustConfig,
     ingredients: Sequence[Ingredient] = (),
+    tsa_url: str | None = None,
 ) -> bytes:
     """Sign a manifest bound to ``data`` without touching it; return the manifest store bytes.
 
     The result is a detached (sidecar) manifest, verified with ``read(data, ..., sidecar=...)``.
     Raises :class:`SigningError` when the SDK or the signer refuses.
     """
-    _, manifest_bytes = _sign(data, media_type, manifest, signer, trust, ingredients, embed=False)
+    _, manifest_bytes = _sign(data, media_type, manifest, signer, trust, ingredients, embed=False, tsa_url=tsa_url)
     return manifest_bytes
 
 
@@ -224,7 +229,7 @@ def _ingredient_definition(builder: c2pa.Builder, ingredient: Ingredient, trust:
     return definition
 
 
-def _callback_signer(signer: Signer, failures: list[BaseException]) -> c2pa.Signer:
+def _callback_signer(signer: Signer, failures: list[BaseException], tsa_url: str | None = None) -> c2pa.Signer:
     def callback(payload: bytes) -> bytes:
         try:
             return signer.sign(payload)
@@ -233,33 +238,37 @@ def _callback_signer(signer: Signer, failures: list[BaseException]) -> c2pa.Sign
             raise
 
     try:
-        return c2pa.Signer.from_callback(callback, _ALGS[signer.alg], signer.certificate_chain_pem.decode("ascii"))
+        return c2pa.Signer.from_callback(
+            callback, _ALGS[signer.alg], signer.certificate_chain_pem.decode("ascii"), tsa_url
+        )
     except (c2pa.C2paError, UnicodeDecodeError, KeyError) as exc:
         raise SigningError(f"the C2PA SDK rejected the signer: {_sdk_message(exc)}") from exc
 
 
-def _native_signer(signer: FileKeySigner) -> c2pa.Signer:
+def _native_signer(signer: FileKeySigner, tsa_url: str | None = None) -> c2pa.Signer:
     """The SDK's own signer for a key we hold in memory, made once per thread and key.
 
     Signing inside the SDK avoids a Python callback per claim; making the signer costs ~0.3 ms,
     so it is cached (per thread, as SDK objects must not be shared between threads).
     """
-    cache: dict[int, tuple[weakref.ref[FileKeySigner], c2pa.Signer]] | None = getattr(_local, "signers", None)
+    cache: dict[tuple[int, str | None], tuple[weakref.ref[FileKeySigner], c2pa.Signer]] | None = getattr(
+        _local, "signers", None
+    )
     if cache is None:
         cache = _local.signers = {}
-    entry = cache.get(id(signer))
+    entry = cache.get((id(signer), tsa_url))
     if entry is not None and entry[0]() is signer:
         return entry[1]
     try:
         info = c2pa.C2paSignerInfo(
-            signer.alg.value.encode(), signer.certificate_chain_pem, signer.unsafe_private_key_pem(), None
+            signer.alg.value.encode(), signer.certificate_chain_pem, signer.unsafe_private_key_pem(), tsa_url
         )
         sdk_signer = c2pa.Signer.from_info(info)
     except (c2pa.C2paError, ValueError) as exc:
         raise SigningError(f"the C2PA SDK rejected the signing key: {_sdk_message(exc)}") from exc
     if len(cache) > 8:
         cache.clear()
-    cache[id(signer)] = (weakref.ref(signer), sdk_signer)
+    cache[(id(signer), tsa_url)] = (weakref.ref(signer), sdk_signer)
     return sdk_signer
 
 
@@ -272,14 +281,15 @@ def _sign(
     ingredients: Sequence[Ingredient],
     *,
     embed: bool,
+    tsa_url: str | None = None,
 ) -> tuple[bytes, bytes]:
-    ctx = _context(trust)
+    ctx = _context(trust, urlsplit(tsa_url).hostname if tsa_url else None)
     failures: list[BaseException] = []
     if isinstance(signer, FileKeySigner):
-        sdk_signer = _native_signer(signer)
+        sdk_signer = _native_signer(signer, tsa_url)
         owned = contextlib.nullcontext()  # cached for this thread; not closed here
     else:
-        sdk_signer = _callback_signer(signer, failures)
+        sdk_signer = _callback_signer(signer, failures, tsa_url)
         owned = sdk_signer
     out = io.BytesIO()
     try:

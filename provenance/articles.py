@@ -32,7 +32,8 @@ from provenance.errors import InputError, InputTooLargeError, UpstreamConflictEr
 from provenance.inspect import inspect
 from provenance.keys.signers import Signer
 from provenance.models import ArticleClaim, Reason, State, Verdict
-from provenance.stamp import CLAIM_GENERATOR, MAX_REASON, override_assertion, require_verified
+from provenance.stamp import CLAIM_GENERATOR, MAX_REASON, override_assertion, require_verified, timestamp_url
+from provenance.timestamps import Timestamping
 from provenance.trust import TrustConfig
 
 MAX_PAYLOAD = 5 * 1024 * 1024  # bytes of CMS JSON; a long article is ~100 KB
@@ -206,6 +207,7 @@ class StampedArticle:
     manifest: bytes
     verdict: Verdict
     previous: Verdict | None
+    timestamp_note: str | None = None  # why there is no timestamp, when one was optional
 
 
 def _article_assertion(payload: ArticlePayload) -> dict[str, Any]:
@@ -277,6 +279,7 @@ def stamp_article(
     *,
     previous: ArticleVersion | None = None,
     override_upstream: str | None = None,
+    timestamping: Timestamping | None = None,
 ) -> StampedArticle:
     """Canonicalise ``payload``, sign a detached manifest for it and verify the result.
 
@@ -305,11 +308,12 @@ def stamp_article(
             hint='declare ai_generated/ai_assisted, or pass --override-upstream "reason" to record why',
         )
     manifest_def = _manifest(payload, previous_verdict, override_upstream if conflict else None)
-    manifest = _c2pa.sign_detached(text, media.TEXT, manifest_def, signer, trust, ingredients)
+    tsa_url, timestamp_note = timestamp_url(timestamping)
+    manifest = _c2pa.sign_detached(text, media.TEXT, manifest_def, signer, trust, ingredients, tsa_url)
 
     verdict = inspect(text, trust, sidecar=manifest)
     require_verified(verdict, previous_verdict.labels if previous_verdict else (), "the article manifest")
-    return StampedArticle(payload.file_stem, text, manifest, verdict, previous_verdict)
+    return StampedArticle(payload.file_stem, text, manifest, verdict, previous_verdict, timestamp_note)
 
 
 def inspect_article(payload: ArticlePayload, manifest: bytes, trust: TrustConfig) -> Verdict:

@@ -22,11 +22,18 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from provenance import __version__, _c2pa, assertions, policy
-from provenance.errors import InputError, UnsupportedMediaError, UpstreamConflictError, VerificationError
+from provenance.errors import (
+    InputError,
+    SigningError,
+    UnsupportedMediaError,
+    UpstreamConflictError,
+    VerificationError,
+)
 from provenance.inspect import inspect_checked, sha256_later
 from provenance.keys.signers import Signer
 from provenance.media import DEFAULT_LIMITS, STAMPABLE, Limits, MediaInfo, check_input
 from provenance.models import State, Verdict
+from provenance.timestamps import Timestamping, probe
 from provenance.trust import TrustConfig
 
 CLAIM_GENERATOR: Final = "newsroom-provenance"
@@ -100,6 +107,8 @@ class StampedAsset:
     verdict: Verdict
     upstream: Verdict
     manifest: bytes  # the manifest store embedded in ``data``, on its own
+    #: Set when timestamping was configured but optional and the TSA did not answer: why there is none.
+    timestamp_note: str | None = None
 
 
 def upstream_ai_labels(upstream: Verdict) -> tuple[str, ...]:
@@ -175,6 +184,19 @@ def _manifest(request: StampRequest, upstream: Verdict, conflict: tuple[str, ...
     return manifest
 
 
+def timestamp_url(timestamping: Timestamping | None) -> tuple[str | None, str | None]:
+    """(TSA URL to sign with, note) after probing the TSA; raises :class:`SigningError` when a required
+    TSA does not answer within its timeout."""
+    if timestamping is None:
+        return None, None
+    problem = probe(timestamping)
+    if problem is None:
+        return timestamping.url, None
+    if timestamping.required:
+        raise SigningError(problem, hint="the timestamp authority is required; nothing was signed")
+    return None, f"signed without a timestamp: {problem}"
+
+
 def stamp(
     data: bytes,
     request: StampRequest,
@@ -182,6 +204,7 @@ def stamp(
     trust: TrustConfig,
     *,
     limits: Limits = DEFAULT_LIMITS,
+    timestamping: Timestamping | None = None,
 ) -> StampedAsset:
     """Sign ``data`` with the publisher's manifest recording ``request``.
 
@@ -219,7 +242,8 @@ def stamp(
     if upstream.state is not State.ABSENT:
         parents.append(_c2pa.Ingredient(data, upstream.media_type, request.upload_name, PARENT_INGREDIENT_ID))
     manifest = _manifest(request, upstream, claimed if request.source in NON_AI_SOURCES else ())
-    signed = _c2pa.sign(data, upstream.media_type, manifest, signer, trust, parents)
+    tsa_url, timestamp_note = timestamp_url(timestamping)
+    signed = _c2pa.sign(data, upstream.media_type, manifest, signer, trust, parents, tsa_url)
 
     # Full re-inspection of what we produced (the SDK's own post-sign check is off: it does not
     # check trust). The bytes come from the SDK, so only the structural pre-checks are skipped.
@@ -231,4 +255,5 @@ def stamp(
         verdict,
         dataclasses.replace(upstream, sha256=upload_sha256()),
         signed.manifest,
+        timestamp_note,
     )

@@ -7,6 +7,7 @@ or allow-list change, so stored verdicts can be recomputed when trust changes.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -39,11 +40,15 @@ class TrustConfig:
     trust_config: str | None = None
     allowed_list_pem: str | None = None
     revoked_serials: frozenset[int] = frozenset()
+    #: Roots of the timestamp authorities whose timestamps count. The SDK keeps one anchor pool, so
+    #: these are added to it; the EKU configuration keeps a TSA certificate from signing claims.
+    tsa_anchors_pem: str = ""
 
     def __post_init__(self) -> None:
         _parse_pems(self.anchors_pem, "trust anchors")
         if self.allowed_list_pem:
             _parse_pems(self.allowed_list_pem, "allowed list")
+        _parse_pems(self.tsa_anchors_pem, "TSA anchors")
 
     @classmethod
     def from_files(cls, anchor_files: Iterable[Path], trust_config: Path | None = None) -> TrustConfig:
@@ -82,7 +87,19 @@ class TrustConfig:
         h.update(b"allowed:" + (self.allowed_list_pem or "").encode())
         for serial in sorted(self.revoked_serials):
             h.update(b"revoked:" + str(serial).encode())
+        for cert in sorted(c.fingerprint(_SHA256) for c in _parse_pems(self.tsa_anchors_pem, "TSA anchors")):
+            h.update(b"tsa:" + cert)
         return h.hexdigest()
+
+    @property
+    def sdk_anchors_pem(self) -> str:
+        """Signer and TSA anchors together, as the SDK wants them."""
+        return "".join(part.strip() + "\n" for part in (self.anchors_pem, self.tsa_anchors_pem) if part.strip())
+
+    def with_tsa_anchors(self, files: Iterable[Path]) -> TrustConfig:
+        """This configuration plus TSA roots read from ``files``."""
+        extra = TrustConfig.from_files(files).anchors_pem if files else ""
+        return dataclasses.replace(self, tsa_anchors_pem=self.tsa_anchors_pem + extra)
 
     def with_revocations(self, path: Path) -> TrustConfig:
         """This configuration plus the serials listed in ``path`` (see :func:`parse_revocation_list`)."""
