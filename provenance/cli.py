@@ -47,6 +47,7 @@ from provenance.keys import (
 from provenance.media import DEFAULT_LIMITS
 from provenance.models import ManifestNode, State, Verdict
 from provenance.stamp import Source, StampRequest, stamp
+from provenance.timestamps import Timestamping
 from provenance.trust import TrustConfig
 from provenance.vocabulary import LANGUAGES, label_text
 
@@ -80,10 +81,22 @@ TrustAnchors = Annotated[
 ]
 Lang = Annotated[str, typer.Option("--lang", help=f"Label language: {' or '.join(LANGUAGES)}.")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a summary.")]
+TsaAnchors = Annotated[
+    list[Path] | None,
+    typer.Option("--tsa-anchors", help="PEM roots of timestamp authorities whose timestamps count (repeatable)."),
+]
+TsaUrl = Annotated[str | None, typer.Option("--tsa-url", help="RFC 3161 timestamp authority to use when signing.")]
+TsaOptional = Annotated[
+    bool, typer.Option("--tsa-optional", help="Sign without a timestamp (and say so) if the TSA does not answer.")
+]
 PinFile = Annotated[
     Path | None,
     typer.Option("--pin-file", help="File holding the PKCS#11 user PIN (else env PROVENANCE_PKCS11_PIN)."),
 ]
+
+
+def _timestamping(url: str | None, optional: bool) -> Timestamping | None:
+    return Timestamping(url, required=not optional) if url else None
 
 
 def _release(signer: object) -> None:
@@ -135,13 +148,14 @@ def _read_input(path: Path, what: str = "input") -> bytes:
         raise InputError(f"cannot read {what} {path}: {exc.strerror or exc}") from exc
 
 
-def _trust(anchors: list[Path] | None, keys_dir: Path) -> TrustConfig:
+def _trust(anchors: list[Path] | None, keys_dir: Path, tsa_anchors: list[Path] | None = None) -> TrustConfig:
     files = list(anchors or [])
     if not files:
         default = DevKeyPaths.in_dir(keys_dir).root_cert
         if default.exists():
             files = [default]
-    return TrustConfig.from_files(files)
+    trust = TrustConfig.from_files(files)
+    return trust.with_tsa_anchors(tsa_anchors) if tsa_anchors else trust
 
 
 def _check_lang(lang: str) -> None:
@@ -246,12 +260,13 @@ def inspect_command(
     keys_dir: KeysDir = Path("keys"),
     as_json: AsJson = False,
     lang: Lang = "en",
+    tsa_anchors: TsaAnchors = None,
 ) -> None:
     """Verify the C2PA provenance of a file and show the labels it earns."""
 
     def run() -> None:
         _check_lang(lang)
-        trust = _trust(trust_anchors, keys_dir)
+        trust = _trust(trust_anchors, keys_dir, tsa_anchors)
         data = _read_input(path)
         manifest = _read_input(sidecar, "sidecar manifest") if sidecar else None
         is_payload = manifest is not None and looks_like_payload(data)
@@ -295,6 +310,9 @@ def stamp_command(
     as_json: AsJson = False,
     lang: Lang = "en",
     pin_file: PinFile = None,
+    tsa_url: TsaUrl = None,
+    tsa_optional: TsaOptional = False,
+    tsa_anchors: TsaAnchors = None,
 ) -> None:
     """Sign an image with the publisher's manifest, keeping any upstream manifest as its parent."""
 
@@ -304,11 +322,11 @@ def stamp_command(
         if output.exists() and output.resolve() == path.resolve():
             raise InputError("the output must not overwrite the input")
         signer = load_signer(keys_dir, read_pin(pin_file))
-        trust = _trust(trust_anchors, keys_dir)
+        trust = _trust(trust_anchors, keys_dir, tsa_anchors)
         data = _read_input(path)
         request = StampRequest(source=source, title=title, override_upstream=override_upstream, upload_name=path.name)
         try:
-            result = stamp(data, request, signer, trust)
+            result = stamp(data, request, signer, trust, timestamping=_timestamping(tsa_url, tsa_optional))
         finally:
             _release(signer)
         try:
@@ -322,10 +340,13 @@ def stamp_command(
                     "verdict": result.verdict.to_dict(),
                     "label_text": {lbl: label_text(lbl, lang) for lbl in result.verdict.labels},
                     "upstream": result.upstream.to_dict(),
+                    "timestamp_note": result.timestamp_note,
                 }
             )
         else:
             out.print(f"wrote {escape(str(output))}")
+            if result.timestamp_note:
+                out.print(f"[yellow]{escape(result.timestamp_note)}[/]")
             _print_verdict(output, result.verdict, lang)
 
     run_command(run)
@@ -354,6 +375,9 @@ def stamp_article_command(
     as_json: AsJson = False,
     lang: Lang = "en",
     pin_file: PinFile = None,
+    tsa_url: TsaUrl = None,
+    tsa_optional: TsaOptional = False,
+    tsa_anchors: TsaAnchors = None,
 ) -> None:
     """Sign an article's canonical text with a detached manifest (a correction with --previous)."""
 
@@ -371,9 +395,16 @@ def stamp_article_command(
         elif previous_manifest is not None:
             raise InputError("--previous-manifest needs --previous")
         signer = load_signer(keys_dir, read_pin(pin_file))
-        trust = _trust(trust_anchors, keys_dir)
+        trust = _trust(trust_anchors, keys_dir, tsa_anchors)
         try:
-            result = stamp_article(payload, signer, trust, previous=prior, override_upstream=override_upstream)
+            result = stamp_article(
+                payload,
+                signer,
+                trust,
+                previous=prior,
+                override_upstream=override_upstream,
+                timestamping=_timestamping(tsa_url, tsa_optional),
+            )
         finally:
             _release(signer)
         try:

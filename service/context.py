@@ -9,6 +9,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from provenance import KeyMaterialError, Signer, SigningError, TrustConfig, keys
+from provenance.timestamps import Timestamping
 from service.auth import RateLimiter
 from service.settings import Settings
 from service.store.blobs import BlobStore
@@ -26,6 +27,7 @@ class ServiceContext:
     trust: TrustConfig
     rate_limiter: RateLimiter
     public_limiter: RateLimiter  # keyed by client address, for the public verify page
+    timestamping: Timestamping | None = None
 
     def session(self) -> Session:
         return self.sessions()
@@ -74,6 +76,7 @@ def build_context(settings: Settings) -> ServiceContext:
         trust=trust,
         rate_limiter=RateLimiter(settings.rate_limit_per_minute),
         public_limiter=RateLimiter(settings.public_verify_per_minute),
+        timestamping=settings.timestamping(),
     )
 
 

@@ -49,6 +49,11 @@ class Declaration:
         return {k: v for k, v in fields.items() if v}
 
 
+def _with_note(verdict: dict[str, Any], timestamp_note: str | None) -> dict[str, Any]:
+    """The stored verdict, flagged when an optional timestamp could not be obtained."""
+    return {**verdict, "timestamp_note": timestamp_note} if timestamp_note else verdict
+
+
 def asset_id(upload_sha256: str, declaration: Declaration) -> str:
     material = upload_sha256 + json.dumps(declaration.canonical(), sort_keys=True, ensure_ascii=False)
     return "img_" + hashlib.sha256(material.encode()).hexdigest()[:24]
@@ -117,7 +122,7 @@ def ingest_asset(
         credit=declaration.credit,
         external_id=declaration.external_id,
     )
-    result = stamp(data, request, ctx.signer, ctx.trust, limits=ctx.settings.limits)
+    result = stamp(data, request, ctx.signer, ctx.trust, limits=ctx.settings.limits, timestamping=ctx.timestamping)
     ctx.blobs.put(data, upload_sha256)
     stamped_sha256 = ctx.blobs.put(result.data, result.verdict.sha256)
     row = Asset(
@@ -129,7 +134,7 @@ def ingest_asset(
         declaration=declaration.canonical(),
         state=result.verdict.state.value,
         labels=list(result.verdict.labels),
-        verdict=result.verdict.to_dict(),
+        verdict=_with_note(result.verdict.to_dict(), result.timestamp_note),
         upstream=result.upstream.to_dict(),
         signer_chain=chain_summary(ctx.signer.certificate_chain_pem),
         trust_fingerprint=ctx.trust.fingerprint,
@@ -172,7 +177,7 @@ def ingest_article(ctx: ServiceContext, payload_bytes: bytes, caller: Caller | N
         if previous_row.version > payload.version:
             raise InputError(f"version {payload.version} is older than the stored version {previous_row.version}")
         previous = SignedVersion(ctx.blobs.get(previous_row.text_sha256), ctx.blobs.get(previous_row.manifest_sha256))
-    result = stamp_article(payload, ctx.signer, ctx.trust, previous=previous)
+    result = stamp_article(payload, ctx.signer, ctx.trust, previous=previous, timestamping=ctx.timestamping)
     text_sha256 = ctx.blobs.put(result.text)
     manifest_sha256 = ctx.blobs.put(result.manifest)
     payload_sha256 = ctx.blobs.put(payload_bytes)
@@ -185,7 +190,7 @@ def ingest_article(ctx: ServiceContext, payload_bytes: bytes, caller: Caller | N
         payload_sha256=payload_sha256,
         state=result.verdict.state.value,
         labels=list(result.verdict.labels),
-        verdict=result.verdict.to_dict(),
+        verdict=_with_note(result.verdict.to_dict(), result.timestamp_note),
         signer_chain=chain_summary(ctx.signer.certificate_chain_pem),
         trust_fingerprint=ctx.trust.fingerprint,
         token_id=caller.token_id if caller else None,

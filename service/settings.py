@@ -20,6 +20,7 @@ from pydantic_settings import (
 
 from provenance import Limits, TrustConfig
 from provenance.keys import DevKeyPaths
+from provenance.timestamps import Timestamping
 
 
 class Settings(BaseSettings):
@@ -35,6 +36,13 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         default=None, validation_alias=AliasChoices("database_url", "PROVENANCE_DATABASE_URL", "DATABASE_URL")
     )
+    #: RFC 3161 timestamp authority used at every signing (the only host signing may reach).
+    tsa_url: str | None = None
+    #: True: a stamp fails when the TSA does not answer; False: sign without a timestamp and flag it.
+    tsa_required: bool = True
+    tsa_timeout: float = 5.0  # seconds
+    #: Roots of the timestamp authorities whose timestamps count (colon-separated in the environment).
+    tsa_anchors: Annotated[list[Path], NoDecode] = Field(default_factory=list)
     #: Operator's revocation list: serials of signing certificates whose manifests must count as invalid
     #: (one per line, decimal or hex); changing it re-verifies stored items at the next start or reverify.
     revoked_serials_file: Path | None = None
@@ -53,7 +61,7 @@ class Settings(BaseSettings):
     #: ``Cache-Control: max-age`` of badge responses, for browsers and CDNs (seconds).
     badge_max_age: int = 60
 
-    @field_validator("trust_anchors", mode="before")
+    @field_validator("trust_anchors", "tsa_anchors", mode="before")
     @classmethod
     def _split_paths(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -90,7 +98,14 @@ class Settings(BaseSettings):
     def trust(self) -> TrustConfig:
         """The service's trust: its own root plus the configured anchors, minus revoked signers."""
         trust = TrustConfig.from_files([self.key_paths.root_cert, *self.trust_anchors])
+        if self.tsa_anchors:
+            trust = trust.with_tsa_anchors(self.tsa_anchors)
         return trust.with_revocations(self.revoked_serials_file) if self.revoked_serials_file else trust
+
+    def timestamping(self) -> Timestamping | None:
+        if not self.tsa_url:
+            return None
+        return Timestamping(self.tsa_url, required=self.tsa_required, timeout=self.tsa_timeout)
 
     @property
     def limits(self) -> Limits:

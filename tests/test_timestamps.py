@@ -22,8 +22,10 @@ import pytest
 from provenance import FileKeySigner, SigningError, Source, StampRequest, State, TrustConfig, inspect, stamp
 from provenance.keys import Algorithm, issue_chain
 from provenance.timestamps import Timestamping
+from service.store.db import Asset
 
 from . import images
+from .service_support import running, service_settings
 
 TSA_CONFIG = """[ tsa ]
 default_tsa = tsa_config
@@ -154,3 +156,55 @@ def test_unreachable_tsa_costs_at_most_the_timeout_and_the_policy_decides(kind: 
     assert flagged.verdict.state is State.TRUSTED
     assert flagged.timestamp_note is not None
     assert "without a timestamp" in flagged.timestamp_note
+
+
+def test_service_timestamps_uploads_and_flags_a_missing_timestamp(
+    tsa: tuple[str, Path], tmp_path: Path, keys_dir: Path
+) -> None:
+    url, tsa_root = tsa
+    with running(service_settings(tmp_path / "var", keys_dir, tsa_url=url, tsa_anchors=[tsa_root])) as svc:
+        asset = svc.upload(images.jpeg(seed=65), {"source": "ai_generated"}).json()
+        report = svc.client.get(asset["links"]["report"], headers=svc.bearer("auditor")).json()
+        assert report["verification"]["signer"]["time"] is not None
+        assert "timestamp_note" not in report["verification"]
+    with running(
+        service_settings(tmp_path / "var2", keys_dir, tsa_url=_closed_port(), tsa_required=False, tsa_timeout=1)
+    ) as svc:
+        response = svc.upload(images.jpeg(seed=66), {"source": "camera"})
+        assert response.status_code == 201
+        with svc.ctx.session() as session:
+            row = session.get(Asset, response.json()["id"])
+            assert row is not None
+            assert "without a timestamp" in row.verdict["timestamp_note"]
+    with running(service_settings(tmp_path / "var3", keys_dir, tsa_url=_closed_port(), tsa_timeout=1)) as svc:
+        refused = svc.upload(images.jpeg(seed=67), {"source": "camera"})
+        assert refused.status_code == 500
+        assert refused.json()["type"] == "/problems/signing-error"
+
+
+def test_cli_stamp_with_a_tsa(tsa: tuple[str, Path], tmp_path: Path, keys_dir: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from provenance.cli import app
+
+    url, tsa_root = tsa
+    (tmp_path / "in.jpg").write_bytes(images.jpeg(seed=68))
+    result = CliRunner().invoke(
+        app,
+        ["stamp", str(tmp_path / "in.jpg"), "-o", str(tmp_path / "out.jpg"), "--source", "camera",
+         "--keys-dir", str(keys_dir), "--tsa-url", url, "--tsa-anchors", str(tsa_root), "--json"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    stamped = json.loads(result.stdout)
+    assert stamped["verdict"]["signer"]["time"] is not None
+    assert stamped["timestamp_note"] is None
+    down = CliRunner().invoke(
+        app,
+        ["stamp", str(tmp_path / "in.jpg"), "-o", str(tmp_path / "out2.jpg"), "--source", "camera",
+         "--keys-dir", str(keys_dir), "--tsa-url", _closed_port()],
+    )  # fmt: skip
+    assert down.exit_code == 1
+    assert "did not answer" in down.stderr
+    assert not (tmp_path / "out2.jpg").exists()
