@@ -43,6 +43,8 @@ from provenance.keys import (
     init_dev_keys,
     init_pkcs11_keys,
     load_signer,
+    retired_roots,
+    rotate_keys,
 )
 from provenance.media import DEFAULT_LIMITS
 from provenance.models import ManifestNode, State, Verdict
@@ -153,7 +155,7 @@ def _trust(anchors: list[Path] | None, keys_dir: Path, tsa_anchors: list[Path] |
     if not files:
         default = DevKeyPaths.in_dir(keys_dir).root_cert
         if default.exists():
-            files = [default]
+            files = [default, *retired_roots(keys_dir)]
     trust = TrustConfig.from_files(files)
     return trust.with_tsa_anchors(tsa_anchors) if tsa_anchors else trust
 
@@ -467,6 +469,21 @@ def keys_init_command(
     run_command(run)
 
 
+@keys_app.command("rotate")
+def keys_rotate_command(
+    keys_dir: KeysDir = Path("keys"),
+    org: Annotated[str, typer.Option("--org", help="Organisation name in the new certificates.")] = "Example Newsroom",
+    alg: Annotated[Algorithm, typer.Option("--alg", help="Signing algorithm of the new key.")] = Algorithm.ES256,
+) -> None:
+    """Make a new signing identity active; the old one is retired but its root stays trusted."""
+
+    def run() -> None:
+        retired = rotate_keys(keys_dir, org, alg)
+        out.print(escape(f"new active signing identity in {keys_dir}; the previous one is in {retired}"))
+
+    run_command(run)
+
+
 @keys_app.command("status")
 def keys_status_command(
     keys_dir: KeysDir = Path("keys"),
@@ -479,7 +496,9 @@ def keys_status_command(
         paths = DevKeyPaths.in_dir(keys_dir)
         now = dt.datetime.now(dt.UTC)
         rows = []
-        for role, path in (("signing chain", paths.chain), ("trust anchor", paths.root_cert)):
+        files = [("signing chain", paths.chain), ("trust anchor", paths.root_cert)]
+        files += [(f"retired anchor {p.parent.name}", p) for p in retired_roots(keys_dir)]
+        for role, path in files:
             try:
                 certs = x509.load_pem_x509_certificates(path.read_bytes())
             except (OSError, ValueError) as exc:

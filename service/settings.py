@@ -19,7 +19,7 @@ from pydantic_settings import (
 )
 
 from provenance import Limits, TrustConfig
-from provenance.keys import DevKeyPaths
+from provenance.keys import DevKeyPaths, retired_roots
 from provenance.timestamps import Timestamping
 
 
@@ -96,8 +96,9 @@ class Settings(BaseSettings):
         return DevKeyPaths.in_dir(self.keys_dir)
 
     def trust(self) -> TrustConfig:
-        """The service's trust: its own root plus the configured anchors, minus revoked signers."""
-        trust = TrustConfig.from_files([self.key_paths.root_cert, *self.trust_anchors])
+        """The service's trust: its own roots (active and retired identities) plus the configured anchors,
+        minus revoked signers."""
+        trust = TrustConfig.from_files([self.key_paths.root_cert, *retired_roots(self.keys_dir), *self.trust_anchors])
         if self.tsa_anchors:
             trust = trust.with_tsa_anchors(self.tsa_anchors)
         return trust.with_revocations(self.revoked_serials_file) if self.revoked_serials_file else trust

@@ -232,6 +232,34 @@ def init_dev_keys(
 
 
 PKCS11_CONFIG = "pkcs11.json"
+RETIRED = "retired"
+
+
+def retired_roots(keys_dir: Path) -> list[Path]:
+    """Roots of earlier signing identities (``keys_dir/retired/*/root.pem``), still trusted so that what
+    they signed keeps its state; delete a directory to stop trusting it (e.g. after a compromise)."""
+    return sorted((keys_dir / RETIRED).glob("*/root.pem"))
+
+
+def rotate_keys(keys_dir: Path, org: str = "Example Newsroom", alg: Algorithm = Algorithm.ES256) -> Path:
+    """Retire the active signing identity (kept under ``retired/<UTC time>/``, its root still trusted)
+    and create a new one as the active identity. Returns the retired directory.
+
+    Raises :class:`KeyMaterialError` if there is no active identity or it lives on a token (rotate a
+    token key with ``keys init --pkcs11 --force`` and a new key label).
+    """
+    paths = DevKeyPaths.in_dir(keys_dir)
+    if (keys_dir / PKCS11_CONFIG).exists():
+        raise KeyMaterialError("the active key is on a PKCS#11 token", hint="generate a new token key instead")
+    if not all(p.exists() for p in (paths.root_cert, paths.chain, paths.signer_key)):
+        raise KeyMaterialError(f"no active signing identity in {keys_dir}", hint="run `provenance keys init`")
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    retired = keys_dir / RETIRED / stamp
+    retired.mkdir(parents=True)
+    for path in (paths.root_cert, paths.chain, paths.signer_key):
+        os.replace(path, retired / path.name)
+    init_dev_keys(keys_dir, org, alg)
+    return retired
 
 
 def init_pkcs11_keys(
