@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from provenance import KeyMaterialError, SigningError, Source, StampRequest, State, TrustConfig, inspect, stamp
-from provenance.keys import Pkcs11Config, init_pkcs11_keys, load_signer
+from provenance.keys import Algorithm, Pkcs11Config, init_pkcs11_keys, load_signer
 
 from . import images
 
@@ -124,3 +124,23 @@ def test_cli_keys_init_and_stamp_with_a_token(
     assert bad.exit_code == 1
     assert "PIN" in bad.stderr
     assert not (tmp_path / "out2.jpg").exists()
+
+
+@pytest.mark.parametrize("alg", [Algorithm.ES256, Algorithm.ES384, Algorithm.PS256], ids=lambda a: a.value)
+def test_each_token_algorithm_signs_a_trusted_manifest(token: Pkcs11Config, tmp_path: Path, alg: Algorithm) -> None:
+    keys = tmp_path / "keys"
+    config = Pkcs11Config(token.module, token.token_label, f"{token.key_label}-{alg.value}", token.pin)
+    paths = init_pkcs11_keys(keys, config, "HSM Newsroom", alg)
+    signer = load_signer(keys, PIN)
+    assert signer.alg is alg
+    trust = TrustConfig.from_files([paths.root_cert])
+    result = stamp(images.jpeg(seed=45), StampRequest(Source.CAMERA), signer, trust)
+    signer.close()  # type: ignore[union-attr]
+    assert result.verdict.state is State.TRUSTED
+    assert result.verdict.signer is not None
+    assert result.verdict.signer.alg == alg.value
+
+
+def test_token_rejects_algorithms_it_cannot_generate(token: Pkcs11Config, tmp_path: Path) -> None:
+    with pytest.raises(KeyMaterialError, match="not supported"):
+        init_pkcs11_keys(tmp_path / "keys", token, "HSM Newsroom", Algorithm.ED25519)

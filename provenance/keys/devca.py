@@ -110,7 +110,7 @@ def issue_chain(
     not_before: dt.datetime | None = None,
     not_after: dt.datetime | None = None,
     ocsp_url: str | None = None,
-    leaf_public_key: ec.EllipticCurvePublicKey | None = None,
+    leaf_public_key: ec.EllipticCurvePublicKey | rsa.RSAPublicKey | None = None,
 ) -> IssuedChain:
     """Issue root -> intermediate -> leaf in memory.
 

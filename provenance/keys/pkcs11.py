@@ -20,7 +20,7 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from provenance.errors import KeyMaterialError, SigningError
 from provenance.keys.signers import Algorithm
@@ -60,15 +60,19 @@ def _open(config: Pkcs11Config) -> tuple[Any, Any]:
     return library, token
 
 
-def generate_key(config: Pkcs11Config, alg: Algorithm = Algorithm.ES256) -> ec.EllipticCurvePublicKey:
-    """Generate an EC signing key on the token (never extractable); return its public key."""
-    if alg not in _CURVES:
-        raise KeyMaterialError(f"generating {alg.value} keys on a token is not supported; use es256 or es384")
+def generate_key(
+    config: Pkcs11Config, alg: Algorithm = Algorithm.ES256
+) -> ec.EllipticCurvePublicKey | rsa.RSAPublicKey:
+    """Generate a signing key on the token (never extractable): EC for ES256/ES384, RSA-2048 for PS256.
+    Returns its public key."""
+    if alg not in _CURVES and alg is not Algorithm.PS256:
+        raise KeyMaterialError(f"generating {alg.value} keys on a token is not supported; use es256, es384 or ps256")
     pkcs11 = _pkcs11()
     from pkcs11.util.ec import encode_ec_public_key, encode_named_curve_parameters
 
     _, token = _open(config)
     attribute = pkcs11.Attribute
+    private_template = {attribute.SENSITIVE: True, attribute.EXTRACTABLE: False}
     try:
         with token.open(rw=True, user_pin=config.pin) as session:
             if list(
@@ -77,13 +81,18 @@ def generate_key(config: Pkcs11Config, alg: Algorithm = Algorithm.ES256) -> ec.E
                 )
             ):
                 raise KeyMaterialError(f"the token already holds a key labelled {config.key_label!r}")
+            if alg is Algorithm.PS256:
+                public_rsa, _secret = session.generate_keypair(
+                    pkcs11.KeyType.RSA, 2048, store=True, label=config.key_label, private_template=private_template
+                )
+                exponent = int.from_bytes(public_rsa[attribute.PUBLIC_EXPONENT], "big")
+                modulus = int.from_bytes(public_rsa[attribute.MODULUS], "big")
+                return rsa.RSAPublicNumbers(exponent, modulus).public_key()
             params = session.create_domain_parameters(
                 pkcs11.KeyType.EC, {attribute.EC_PARAMS: encode_named_curve_parameters(_CURVES[alg])}, local=True
             )
             public, _private = params.generate_keypair(
-                store=True,
-                label=config.key_label,
-                private_template={attribute.SENSITIVE: True, attribute.EXTRACTABLE: False},
+                store=True, label=config.key_label, private_template=private_template
             )
             der = encode_ec_public_key(public)
     except pkcs11.exceptions.PKCS11Error as exc:
@@ -95,7 +104,8 @@ def generate_key(config: Pkcs11Config, alg: Algorithm = Algorithm.ES256) -> ec.E
 
 
 class Pkcs11Signer:
-    """Signs claims on a PKCS#11 token (ES256 / ES384: ECDSA over the SHA-2 digest, raw r||s)."""
+    """Signs claims on a PKCS#11 token: ES256 / ES384 (ECDSA over the SHA-2 digest, raw r||s) and
+    PS256 (RSASSA-PSS, SHA-256, MGF1-SHA-256, 32-byte salt)."""
 
     def __init__(self, config: Pkcs11Config, chain_pem: bytes) -> None:
         self._config = config
@@ -107,10 +117,13 @@ class Pkcs11Signer:
         except (ValueError, IndexError) as exc:
             raise KeyMaterialError("the certificate chain for the token key is not valid PEM") from exc
         public = leaf.public_key()
-        if not isinstance(public, ec.EllipticCurvePublicKey) or public.curve.name not in ("secp256r1", "secp384r1"):
-            raise KeyMaterialError("the token signer supports EC P-256 and P-384 certificates")
-        self._alg = Algorithm.ES256 if public.curve.name == "secp256r1" else Algorithm.ES384
-        self._size = (public.curve.key_size + 7) // 8
+        if isinstance(public, rsa.RSAPublicKey):
+            self._alg, self._size = Algorithm.PS256, (public.key_size + 7) // 8
+        elif isinstance(public, ec.EllipticCurvePublicKey) and public.curve.name in ("secp256r1", "secp384r1"):
+            self._alg = Algorithm.ES256 if public.curve.name == "secp256r1" else Algorithm.ES384
+            self._size = 2 * ((public.curve.key_size + 7) // 8)
+        else:
+            raise KeyMaterialError("the token signer supports EC P-256, P-384 and RSA certificates")
 
     @property
     def alg(self) -> Algorithm:
@@ -160,9 +173,17 @@ class Pkcs11Signer:
 
     def sign(self, data: bytes) -> bytes:
         pkcs11 = _pkcs11()
-        digest = _DIGESTS[self._alg](data).digest()
-        with self._lock:
-            signature: bytes = self._call(lambda key: key.sign(digest, mechanism=pkcs11.Mechanism.ECDSA))
-        if len(signature) != 2 * self._size:
+        mechanism = pkcs11.Mechanism
+        if self._alg is Algorithm.PS256:
+            pss = (mechanism.SHA256, pkcs11.MGF.SHA256, 32)
+            with self._lock:
+                signature: bytes = self._call(
+                    lambda key: key.sign(data, mechanism=mechanism.SHA256_RSA_PKCS_PSS, mechanism_param=pss)
+                )
+        else:
+            digest = _DIGESTS[self._alg](data).digest()
+            with self._lock:
+                signature = self._call(lambda key: key.sign(digest, mechanism=mechanism.ECDSA))
+        if len(signature) != self._size:
             raise SigningError("the PKCS#11 token returned a signature of unexpected length")
         return signature
