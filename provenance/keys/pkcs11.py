@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from provenance.errors import KeyMaterialError, SigningError
-from provenance.keys.signers import Algorithm
+from provenance.keys.signers import Algorithm, alg_for_key
 
 _CURVES = {Algorithm.ES256: "secp256r1", Algorithm.ES384: "secp384r1"}
 _DIGESTS = {Algorithm.ES256: hashlib.sha256, Algorithm.ES384: hashlib.sha384}
@@ -117,10 +117,10 @@ class Pkcs11Signer:
         except (ValueError, IndexError) as exc:
             raise KeyMaterialError("the certificate chain for the token key is not valid PEM") from exc
         public = leaf.public_key()
+        self._alg = alg_for_key(public)
         if isinstance(public, rsa.RSAPublicKey):
-            self._alg, self._size = Algorithm.PS256, (public.key_size + 7) // 8
-        elif isinstance(public, ec.EllipticCurvePublicKey) and public.curve.name in ("secp256r1", "secp384r1"):
-            self._alg = Algorithm.ES256 if public.curve.name == "secp256r1" else Algorithm.ES384
+            self._size = (public.key_size + 7) // 8
+        elif isinstance(public, ec.EllipticCurvePublicKey):
             self._size = 2 * ((public.curve.key_size + 7) // 8)
         else:
             raise KeyMaterialError("the token signer supports EC P-256, P-384 and RSA certificates")

@@ -59,16 +59,17 @@ def _load_chain(chain_pem: bytes) -> list[x509.Certificate]:
     return certs
 
 
-def _alg_for_key(key: object) -> Algorithm:
-    if isinstance(key, ec.EllipticCurvePrivateKey):
+def alg_for_key(key: object) -> Algorithm:
+    """The C2PA signing algorithm for a private key or its public half (P-256, P-384, RSA, Ed25519)."""
+    if isinstance(key, ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey):
         if isinstance(key.curve, ec.SECP256R1):
             return Algorithm.ES256
         if isinstance(key.curve, ec.SECP384R1):
             return Algorithm.ES384
         raise KeyMaterialError(f"unsupported EC curve {key.curve.name}")
-    if isinstance(key, rsa.RSAPrivateKey):
+    if isinstance(key, rsa.RSAPrivateKey | rsa.RSAPublicKey):
         return Algorithm.PS256
-    if isinstance(key, ed25519.Ed25519PrivateKey):
+    if isinstance(key, ed25519.Ed25519PrivateKey | ed25519.Ed25519PublicKey):
         return Algorithm.ED25519
     raise KeyMaterialError(f"unsupported private key type {type(key).__name__}")
 
@@ -93,7 +94,7 @@ class FileKeySigner:
             raise KeyMaterialError(f"private key is not a readable unencrypted PEM key: {exc}") from exc
         if not isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey):
             raise KeyMaterialError(f"unsupported private key type {type(key).__name__}")
-        alg = _alg_for_key(key)
+        alg = alg_for_key(key)
         leaf = _load_chain(chain_pem)[0]
         if leaf.public_key().public_bytes(
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
