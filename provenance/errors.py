@@ -39,6 +39,16 @@ class InputTooLargeError(InputError):
     kind = "input-too-large"
 
 
+class InputTooComplexError(InputError):
+    """Parsing the input needed more memory or time than the configured caps allow.
+
+    Raised when the isolated parser (:mod:`provenance.isolation`) ran past its deadline, hit its
+    memory cap, or died on the input (a native crash); the worker is replaced, nothing else is affected.
+    """
+
+    kind = "input-too-complex"
+
+
 class UnsupportedMediaError(InputError):
     """The input's type is not one this operation handles."""
 

@@ -41,12 +41,30 @@ IMAGE_TYPES = frozenset({JPEG, PNG, WEBP, TIFF, AVIF, HEIC, HEIF, GIF, SVG})
 STAMPABLE = frozenset({JPEG, PNG, WEBP, TIFF, AVIF, HEIC, HEIF})
 
 
+MIB = 1024 * 1024
+
+
 @dataclass(frozen=True)
 class Limits:
-    """Safety limits applied before any parsing."""
+    """Safety limits: what any input may cost before, and while, it is parsed.
 
-    max_bytes: int = 256 * 1024 * 1024  # bytes
+    The structural limits are checked by :func:`check_input` in microseconds, before the SDK sees a
+    file. The ``parse_*`` limits bound the SDK itself: every SDK read or sign of untrusted bytes runs
+    in an isolated worker process (:mod:`provenance.isolation`) whose address space is capped at
+    ``parse_max_memory`` and which is killed when it runs past :meth:`parse_deadline`.
+    """
+
+    max_bytes: int = 256 * MIB  # bytes
     max_pixels: int = 120_000_000  # width * height; 12000 x 10000
+
+    parse_max_memory: int = 512 * MIB  # bytes of address space per parsing worker
+    parse_timeout: float = 1.0  # seconds per SDK call, plus:
+    parse_timeout_per_mb: float = 2.0  # seconds per MiB of input
+    parse_workers: int = 2  # isolated parses that may run at once (per process)
+
+    def parse_deadline(self, size: int) -> float:
+        """Seconds one SDK call on ``size`` bytes of input may take."""
+        return self.parse_timeout + self.parse_timeout_per_mb * size / MIB
 
 
 DEFAULT_LIMITS = Limits()

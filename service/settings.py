@@ -61,11 +61,48 @@ class Settings(BaseSettings):
     #: ``Cache-Control: max-age`` of badge responses, for browsers and CDNs (seconds).
     badge_max_age: int = 60
 
+    # Isolation of hostile parsing: every C2PA SDK read or sign of uploaded bytes runs in a worker
+    # process with an address-space cap and a deadline of ``parse_timeout + parse_timeout_per_mb * MiB``.
+    #: Address-space cap of each parsing worker (bytes).
+    parse_max_memory: int = 512 * 1024 * 1024
+    #: Deadline of one SDK call on a file of size 0 (seconds).
+    parse_timeout: float = 1.0
+    #: Deadline added per MiB of input (seconds).
+    parse_timeout_per_mb: float = 2.0
+    #: Parsing worker processes (per service process); further parses wait for a free worker.
+    parse_workers: int = 2
+
+    # Connections (see README "Deployment behind a proxy").
+    #: Seconds a client may take to send the request line and headers (slow-loris connections are closed).
+    header_timeout: float = 10.0
+    #: Open connections per service process; at the cap the connection waiting longest for its headers is
+    #: dropped to make room, or the new one is refused when none is waiting.
+    max_connections: int = 4096
+    #: Seconds an idle keep-alive connection stays open.
+    keep_alive_timeout: float = 5.0
+    #: Addresses (or CIDR networks) of reverse proxies whose ``X-Forwarded-For``/``-Proto`` are believed;
+    #: empty: those headers are ignored and the peer address is the client (comma-separated).
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    #: Absolute base of the links in responses (``https://provenance.example.org``); never taken from the
+    #: request's ``Host`` header. Unset: links are absolute paths (``/v1/assets/…``).
+    public_base_url: str | None = None
+    #: Audit rows written per minute (per process) for refused anonymous requests; beyond, they are counted
+    #: and one summary row per minute records how many were left out.
+    audit_refusals_per_minute: int = 20
+
     @field_validator("trust_anchors", "tsa_anchors", mode="before")
     @classmethod
     def _split_paths(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [Path(p) for p in value.split(":") if p]
+        return value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_addresses(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [p.strip() for p in value.replace(" ", ",").split(",") if p.strip()]
         return value
 
     @classmethod
@@ -110,7 +147,14 @@ class Settings(BaseSettings):
 
     @property
     def limits(self) -> Limits:
-        return Limits(max_bytes=self.max_upload_bytes, max_pixels=self.max_pixels)
+        return Limits(
+            max_bytes=self.max_upload_bytes,
+            max_pixels=self.max_pixels,
+            parse_max_memory=self.parse_max_memory,
+            parse_timeout=self.parse_timeout,
+            parse_timeout_per_mb=self.parse_timeout_per_mb,
+            parse_workers=self.parse_workers,
+        )
 
 
 def load_settings(toml_file: Path | None = None, **overrides: Any) -> Settings:
