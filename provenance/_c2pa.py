@@ -7,11 +7,13 @@ It turns SDK calls into plain data and library errors:
 * signing takes a :class:`provenance.keys.Signer` and returns the signed bytes (or, detached,
   the manifest store bytes).
 
-Invariants kept here: the SDK never touches the network (remote manifest fetching and OCSP are
-off, the network host allow-list is empty) and never makes thumbnails or actions of its own; SDK
-objects are never shared between threads (Contexts and native Signers are cached per thread,
-Readers and Builders are made per call) because sharing them has been reported to crash the
-native library.
+Invariants kept here: every SDK call on input bytes runs isolated in a worker process with memory
+and time caps (:mod:`provenance.isolation`; the handlers are :data:`WORKER_OPS`), unless the caller's
+``Limits`` explicitly ask for unsafe in-process parsing; the SDK never touches the network (remote
+manifest fetching and OCSP are off, the network host allow-list is empty) and never makes
+thumbnails or actions of its own; SDK objects are never shared between threads (Contexts and native
+Signers are cached per thread, Readers and Builders are made per call) because sharing them has
+been reported to crash the native library.
 """
 
 from __future__ import annotations
@@ -22,15 +24,17 @@ import json
 import re
 import threading
 import weakref
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 import c2pa
 
-from provenance.errors import InputError, ManifestError, SigningError, UnsupportedMediaError
+from provenance import isolation
+from provenance.errors import InputError, InputTooComplexError, ManifestError, SigningError, UnsupportedMediaError
 from provenance.keys.signers import Algorithm, FileKeySigner, Signer
+from provenance.media import Limits
 from provenance.trust import TrustConfig
 
 SDK_VERSION = f"c2pa-python {c2pa.__version__} / c2pa-rs {c2pa.sdk_version()}"
@@ -57,9 +61,11 @@ class RemoteOnly:
 
 @dataclass(frozen=True)
 class StoreReport:
-    """The SDK's manifest-store report (``Reader.json()``), parsed."""
+    """The SDK's manifest-store report (``Reader.json()``), parsed, and the thumbnails asked for."""
 
     report: dict[str, Any]
+    #: Thumbnail bytes by resource identifier (image formats only, each at most MAX_THUMBNAIL bytes).
+    thumbnails: dict[str, bytes] = field(default_factory=dict)
 
 
 ReadOutcome = Absent | RemoteOnly | StoreReport
@@ -122,36 +128,111 @@ def _sdk_message(exc: Exception) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
-def read(data: bytes, media_type: str, trust: TrustConfig, sidecar: bytes | None = None) -> ReadOutcome:
-    """Read and validate the manifest store of ``data`` (or of the detached ``sidecar``)."""
+#: Largest SDK report accepted (bytes of JSON). Real reports are tens of KB; a store crafted to
+#: expand into a huge report is refused rather than parsed in the calling process.
+MAX_REPORT_BYTES = 8 * 1024 * 1024
+MAX_THUMBNAIL = 512 * 1024  # bytes
+THUMBNAIL_FORMATS = frozenset({"image/jpeg", "image/png", "image/webp", "image/gif"})
+
+
+def read(
+    data: bytes,
+    media_type: str,
+    trust: TrustConfig,
+    sidecar: bytes | None = None,
+    *,
+    limits: Limits,
+    thumbnails: int = 0,
+) -> ReadOutcome:
+    """Read and validate the manifest store of ``data`` (or of the detached ``sidecar``).
+
+    With ``thumbnails`` > 0, up to that many thumbnails of the store (active manifest and ingredients)
+    are taken from the same read. Raises :class:`ManifestError`, :class:`UnsupportedMediaError` and
+    :class:`InputTooComplexError` (the isolated parse hit its memory or time cap).
+    """
+    blobs = [data] if sidecar is None else [data, sidecar]
+    if limits.unsafe_parse_in_process:
+        kind, value, out = _read_here(blobs, media_type, trust, thumbnails)
+    else:
+        size = len(data) + (len(sidecar) if sidecar is not None else 0)
+        (kind, value), out = isolation.run(
+            limits, "read", (media_type, thumbnails), blobs, size=size, context=(trust.fingerprint, trust)
+        )
+    if kind == "absent":
+        return Absent()
+    if kind == "remote":
+        return RemoteOnly(value)
+    try:
+        report = json.loads(out[0])
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ManifestError(f"the C2PA SDK returned an unreadable report: {exc}") from exc
+    except RecursionError as exc:
+        raise InputTooComplexError("the manifest store is nested too deeply") from exc
+    if not isinstance(report, dict):
+        raise ManifestError("the C2PA SDK returned a report that is not an object")
+    return StoreReport(report, dict(zip(value, out[1:], strict=True)))
+
+
+def _thumbnail_ids(report: Any, limit: int) -> list[str]:
+    """Identifiers of image thumbnails in a report, active manifest first, at most ``limit``."""
+    found: list[str] = []
+    manifests = report.get("manifests") if isinstance(report, dict) else None
+    for manifest in manifests.values() if isinstance(manifests, dict) else ():
+        if not isinstance(manifest, dict):
+            continue
+        for holder in (manifest, *(i for i in manifest.get("ingredients") or () if isinstance(i, dict))):
+            ref = holder.get("thumbnail")
+            if isinstance(ref, dict) and ref.get("format") in THUMBNAIL_FORMATS:
+                identifier = ref.get("identifier")
+                if isinstance(identifier, str) and identifier not in found:
+                    found.append(identifier)
+                    if len(found) >= limit:
+                        return found
+    return found
+
+
+def _read_here(
+    blobs: list[bytes], media_type: str, trust: TrustConfig, thumbnails: int
+) -> tuple[str, Any, list[bytes]]:
+    """The SDK read itself (in a worker, or in process when unsafe): ("absent"|"remote"|"report", value, blobs)."""
+    data, sidecar = blobs[0], (blobs[1] if len(blobs) > 1 else None)
     ctx = _context(trust)
     try:
         with c2pa.Reader(media_type, io.BytesIO(data), sidecar, context=ctx) as reader:
-            report = json.loads(reader.json())
+            report = reader.json()
+            if len(report) > MAX_REPORT_BYTES:
+                raise InputTooComplexError(
+                    f"the manifest store expands to a report of {len(report)} bytes (the limit is {MAX_REPORT_BYTES})"
+                )
+            ids: list[str] = []
+            images: list[bytes] = []
+            if thumbnails > 0:
+                for identifier in _thumbnail_ids(json.loads(report), thumbnails):
+                    out = io.BytesIO()
+                    with contextlib.suppress(c2pa.C2paError, ValueError, OSError):
+                        reader.resource_to_stream(identifier, out)
+                    if 0 < len(out.getvalue()) <= MAX_THUMBNAIL:
+                        ids.append(identifier)
+                        images.append(out.getvalue())
     except c2pa.C2paError.ManifestNotFound:
-        return Absent()
+        return "absent", None, []
     except c2pa.C2paError.NotSupported as exc:
         raise UnsupportedMediaError(f"the C2PA SDK does not support {media_type}", hint=_sdk_message(exc)) from exc
     except c2pa.C2paError as exc:
         message = _sdk_message(exc)
         if message.startswith(("Remote:", "RemoteManifest:")) or isinstance(exc, c2pa.C2paError.RemoteManifest):
             match = _REMOTE_URL.search(message)
-            return RemoteOnly(match.group(1) if match else None)
+            return "remote", match.group(1) if match else None, []
         raise ManifestError(f"malformed C2PA manifest: {message}") from exc
     except (ValueError, UnicodeDecodeError) as exc:
         raise ManifestError(f"the C2PA SDK returned an unreadable report: {exc}") from exc
-    return StoreReport(report)
+    return "report", ids, [report.encode(), *images]
 
 
-def resource(data: bytes, media_type: str, trust: TrustConfig, identifier: str, sidecar: bytes | None) -> bytes | None:
-    """A resource (e.g. a thumbnail) of the manifest store, or ``None`` if the SDK cannot produce it."""
-    try:
-        with c2pa.Reader(media_type, io.BytesIO(data), sidecar, context=_context(trust)) as reader:
-            out = io.BytesIO()
-            reader.resource_to_stream(identifier, out)
-            return out.getvalue()
-    except (c2pa.C2paError, ValueError, OSError):
-        return None
+def _op_read(call: isolation.Call) -> tuple[Any, list[bytes]]:
+    media_type, thumbnails = call.args
+    kind, value, out = _read_here(call.blobs, media_type, call.context, thumbnails)
+    return (kind, value), out
 
 
 @dataclass(frozen=True)
@@ -183,12 +264,18 @@ def sign(
     trust: TrustConfig,
     ingredients: Sequence[Ingredient] = (),
     tsa_url: str | None = None,
+    *,
+    limits: Limits,
 ) -> Signed:
     """Embed a new signed manifest into ``data`` (timestamped by ``tsa_url`` when given).
 
-    Raises :class:`SigningError` when the SDK or the signer refuses.
+    Raises :class:`SigningError` when the signer or its certificates are refused, :class:`InputError`
+    / :class:`ManifestError` when the SDK cannot write into ``data`` or read an ingredient, and
+    :class:`InputTooComplexError` when the isolated call hits its memory or time cap.
     """
-    return Signed(*_sign(data, media_type, manifest, signer, trust, ingredients, embed=True, tsa_url=tsa_url))
+    return Signed(
+        *_sign(data, media_type, manifest, signer, trust, ingredients, embed=True, tsa_url=tsa_url, limits=limits)
+    )
 
 
 def sign_detached(
@@ -199,14 +286,93 @@ def sign_detached(
     trust: TrustConfig,
     ingredients: Sequence[Ingredient] = (),
     tsa_url: str | None = None,
+    *,
+    limits: Limits,
 ) -> bytes:
     """Sign a manifest bound to ``data`` without touching it; return the manifest store bytes.
 
     The result is a detached (sidecar) manifest, verified with ``read(data, ..., sidecar=...)``.
-    Raises :class:`SigningError` when the SDK or the signer refuses.
+    Raises as :func:`sign`.
     """
-    _, manifest_bytes = _sign(data, media_type, manifest, signer, trust, ingredients, embed=False, tsa_url=tsa_url)
+    _, manifest_bytes = _sign(
+        data, media_type, manifest, signer, trust, ingredients, embed=False, tsa_url=tsa_url, limits=limits
+    )
     return manifest_bytes
+
+
+def _sign(
+    data: bytes,
+    media_type: str,
+    manifest: dict[str, Any],
+    signer: Signer,
+    trust: TrustConfig,
+    ingredients: Sequence[Ingredient],
+    *,
+    embed: bool,
+    tsa_url: str | None,
+    limits: Limits,
+) -> tuple[bytes, bytes]:
+    if limits.unsafe_parse_in_process:
+        return _sign_here(data, media_type, manifest, signer, trust, ingredients, embed=embed, tsa_url=tsa_url)
+    # Byte strings go once each (the upload is usually also the parent ingredient's data).
+    blobs: list[bytes] = [data]
+    index: dict[int, int] = {id(data): 0}
+
+    def ref(blob: bytes | None) -> int | None:
+        if blob is None:
+            return None
+        if id(blob) not in index:
+            index[id(blob)] = len(blobs)
+            blobs.append(blob)
+        return index[id(blob)]
+
+    specs = [
+        (i.media_type, i.title, i.instance_label, i.relationship, ref(i.data), ref(i.sidecar)) for i in ingredients
+    ]
+    args = (media_type, json.dumps(manifest), specs, signer.alg, signer.certificate_chain_pem, tsa_url, embed)
+    _, out = isolation.run(
+        limits,
+        "sign",
+        args,
+        blobs,
+        size=sum(len(b) for b in blobs),
+        context=(trust.fingerprint, trust),
+        signer=signer.sign,
+    )
+    return out[0], out[1]
+
+
+@dataclass(frozen=True)
+class _RemoteSigner:
+    """In a worker: the caller's signer, reached over the worker's socket (the key stays with the caller)."""
+
+    alg: Algorithm
+    certificate_chain_pem: bytes
+    remote: Any  # Callable[[bytes], bytes]
+
+    def sign(self, data: bytes) -> bytes:
+        signature: bytes = self.remote(data)
+        return signature
+
+
+def _op_sign(call: isolation.Call) -> tuple[Any, list[bytes]]:
+    media_type, manifest, specs, alg, chain_pem, tsa_url, embed = call.args
+    blobs = call.blobs
+    ingredients = [
+        Ingredient(
+            blobs[data], kind, title, label, relationship, sidecar=blobs[sidecar] if sidecar is not None else None
+        )
+        for kind, title, label, relationship, data, sidecar in specs
+    ]
+    signer = _RemoteSigner(alg, chain_pem, call.sign)
+    signed, manifest_bytes = _sign_here(
+        blobs[0], media_type, json.loads(manifest), signer, call.context, ingredients, embed=embed, tsa_url=tsa_url
+    )
+    return None, [signed, manifest_bytes]
+
+
+#: The operations an isolated worker runs (see :mod:`provenance.isolation`).
+WORKER_OPS: dict[str, Callable[[isolation.Call], tuple[Any, list[bytes]]]] = {"read": _op_read, "sign": _op_sign}
 
 
 def _ingredient_definition(builder: c2pa.Builder, ingredient: Ingredient, trust: TrustConfig) -> dict[str, Any]:
@@ -219,13 +385,13 @@ def _ingredient_definition(builder: c2pa.Builder, ingredient: Ingredient, trust:
         # The SDK cannot find a manifest in media it cannot parse: give it the manifest store as a
         # resource, and the validation results of a full verification of data + manifest (the SDK
         # requires them for an ingredient that has a manifest).
-        outcome = read(ingredient.data, ingredient.media_type, trust, ingredient.sidecar)
-        if not isinstance(outcome, StoreReport):
+        kind, _, out = _read_here([ingredient.data, ingredient.sidecar], ingredient.media_type, trust, 0)
+        if kind != "report":
             raise ManifestError("the ingredient's detached manifest holds no manifest")
         resource = f"{ingredient.instance_label}.c2pa"
         builder.add_resource(resource, io.BytesIO(ingredient.sidecar))
         definition["manifest_data"] = {"format": "application/c2pa", "identifier": resource}
-        definition["validation_results"] = outcome.report.get("validation_results")
+        definition["validation_results"] = json.loads(out[0]).get("validation_results")
     return definition
 
 
@@ -248,8 +414,9 @@ def _callback_signer(signer: Signer, failures: list[BaseException], tsa_url: str
 def _native_signer(signer: FileKeySigner, tsa_url: str | None = None) -> c2pa.Signer:
     """The SDK's own signer for a key we hold in memory, made once per thread and key.
 
-    Signing inside the SDK avoids a Python callback per claim; making the signer costs ~0.3 ms,
-    so it is cached (per thread, as SDK objects must not be shared between threads).
+    Only for unsafe in-process parsing: an isolated worker never holds a key. Signing inside the
+    SDK avoids a Python callback per claim; making the signer costs ~0.3 ms, so it is cached (per
+    thread, as SDK objects must not be shared between threads).
     """
     cache: dict[tuple[int, str | None], tuple[weakref.ref[FileKeySigner], c2pa.Signer]] | None = getattr(
         _local, "signers", None
@@ -272,7 +439,12 @@ def _native_signer(signer: FileKeySigner, tsa_url: str | None = None) -> c2pa.Si
     return sdk_signer
 
 
-def _sign(
+# SDK errors that mean our signer or its certificates were refused (the operator's fault); any other
+# failure while signing is the input's (the SDK could not parse or write into it).
+_SIGNER_FAULTS = ("certificate", "cose", "signature", "signing", "key", "timestamp", "tsa")
+
+
+def _sign_here(
     data: bytes,
     media_type: str,
     manifest: dict[str, Any],
@@ -283,15 +455,17 @@ def _sign(
     embed: bool,
     tsa_url: str | None = None,
 ) -> tuple[bytes, bytes]:
+    """The SDK sign itself (in a worker, or in process when unsafe)."""
     ctx = _context(trust, urlsplit(tsa_url).hostname if tsa_url else None)
     failures: list[BaseException] = []
     if isinstance(signer, FileKeySigner):
         sdk_signer = _native_signer(signer, tsa_url)
-        owned = contextlib.nullcontext()  # cached for this thread; not closed here
+        owned: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()  # cached; not closed here
     else:
         sdk_signer = _callback_signer(signer, failures, tsa_url)
         owned = sdk_signer
     out = io.BytesIO()
+    stage = "ingredient"
     try:
         with owned, c2pa.Builder(manifest, context=ctx) as builder:
             if not embed:
@@ -302,14 +476,22 @@ def _sign(
                     ingredient.media_type,
                     io.BytesIO(ingredient.data),
                 )
+            stage = "sign"
             manifest_bytes = builder.sign(sdk_signer, media_type, io.BytesIO(data), out)
     except c2pa.C2paError as exc:
         if failures:
             cause = failures[0]
             message = cause.diagnostics() if isinstance(cause, SigningError) else str(cause)
             raise SigningError(f"signing failed: {message}") from cause
-        raise SigningError(
-            f"the C2PA SDK refused to sign: {_sdk_message(exc)}",
-            hint="check that the key matches the certificate and the chain is leaf + intermediate",
-        ) from exc
+        message = _sdk_message(exc)
+        if stage == "ingredient":
+            raise ManifestError(f"the upload's manifest cannot be kept as an ingredient: {message}") from exc
+        if isinstance(exc, c2pa.C2paError.NotSupported):
+            raise UnsupportedMediaError(f"the C2PA SDK cannot write a manifest into this {media_type}") from exc
+        if isinstance(exc, c2pa.C2paError.Signature) or any(word in message.lower() for word in _SIGNER_FAULTS):
+            raise SigningError(
+                f"the C2PA SDK refused to sign: {message}",
+                hint="check that the key matches the certificate and the chain is leaf + intermediate",
+            ) from exc
+        raise InputError(f"the file could not be signed: {message}") from exc
     return out.getvalue(), bytes(manifest_bytes)

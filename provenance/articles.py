@@ -31,6 +31,7 @@ from provenance.canonical import BodyFormat
 from provenance.errors import InputError, InputTooLargeError, UpstreamConflictError
 from provenance.inspect import inspect
 from provenance.keys.signers import Signer
+from provenance.media import DEFAULT_LIMITS, Limits
 from provenance.models import ArticleClaim, Reason, State, Verdict
 from provenance.stamp import CLAIM_GENERATOR, MAX_REASON, override_assertion, require_verified, timestamp_url
 from provenance.timestamps import Timestamping
@@ -39,6 +40,7 @@ from provenance.trust import TrustConfig
 MAX_PAYLOAD = 5 * 1024 * 1024  # bytes of CMS JSON; a long article is ~100 KB
 MAX_FIELD = 2048  # characters, for every field but the body and headline
 MAX_HEADLINE = 1000  # characters
+MAX_VERSION = 2**31 - 1  # a version number fits every database's integer column
 PREVIOUS_INGREDIENT_ID: Final = "previous-version"
 
 
@@ -165,8 +167,8 @@ def parse_payload(data: bytes, *, max_bytes: int = MAX_PAYLOAD) -> ArticlePayloa
     if not isinstance(doc, dict):
         raise InputError("article payload must be a JSON object")
     version = doc.get("version")
-    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise InputError("article payload field 'version' must be a positive integer")
+    if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version <= MAX_VERSION:
+        raise InputError(f"article payload field 'version' must be an integer from 1 to {MAX_VERSION}")
     bodies = [name for name in _BODY_FIELDS if doc.get(name) is not None]
     if len(bodies) != 1:
         raise InputError("article payload needs exactly one of body_html, body_markdown, body_text")
@@ -256,9 +258,9 @@ def _manifest(payload: ArticlePayload, previous: Verdict | None, override: str |
 
 
 def _check_previous(
-    payload: ArticlePayload, previous: ArticleVersion, trust: TrustConfig
+    payload: ArticlePayload, previous: ArticleVersion, trust: TrustConfig, limits: Limits
 ) -> tuple[Verdict, ArticleClaim]:
-    verdict = inspect(previous.text, trust, sidecar=previous.manifest)
+    verdict = inspect(previous.text, trust, sidecar=previous.manifest, limits=limits)
     if verdict.state is not State.TRUSTED:
         failures = ", ".join(sorted(verdict.codes.failure_codes())) or "no failure codes"
         raise InputError(f"the previous version does not verify as trusted: it is {verdict.state.value} ({failures})")
@@ -280,6 +282,7 @@ def stamp_article(
     previous: ArticleVersion | None = None,
     override_upstream: str | None = None,
     timestamping: Timestamping | None = None,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> StampedArticle:
     """Canonicalise ``payload``, sign a detached manifest for it and verify the result.
 
@@ -295,7 +298,7 @@ def stamp_article(
     previous_verdict: Verdict | None = None
     ingredients: list[_c2pa.Ingredient] = []
     if previous is not None:
-        previous_verdict, claim = _check_previous(payload, previous, trust)
+        previous_verdict, claim = _check_previous(payload, previous, trust, limits)
         title = f"{payload.external_id} v{claim.version}"
         ingredients.append(
             _c2pa.Ingredient(previous.text, media.TEXT, title, PREVIOUS_INGREDIENT_ID, sidecar=previous.manifest)
@@ -309,21 +312,23 @@ def stamp_article(
         )
     manifest_def = _manifest(payload, previous_verdict, override_upstream if conflict else None)
     tsa_url, timestamp_note = timestamp_url(timestamping)
-    manifest = _c2pa.sign_detached(text, media.TEXT, manifest_def, signer, trust, ingredients, tsa_url)
+    manifest = _c2pa.sign_detached(text, media.TEXT, manifest_def, signer, trust, ingredients, tsa_url, limits=limits)
 
-    verdict = inspect(text, trust, sidecar=manifest)
+    verdict = inspect(text, trust, sidecar=manifest, limits=limits)
     require_verified(verdict, previous_verdict.labels if previous_verdict else (), "the article manifest")
     return StampedArticle(payload.file_stem, text, manifest, verdict, previous_verdict, timestamp_note)
 
 
-def inspect_article(payload: ArticlePayload, manifest: bytes, trust: TrustConfig) -> Verdict:
+def inspect_article(
+    payload: ArticlePayload, manifest: bytes, trust: TrustConfig, *, limits: Limits = DEFAULT_LIMITS
+) -> Verdict:
     """Verify a CMS payload against a detached manifest.
 
     The payload is canonicalised and verified like the ``.txt``; in addition the signed article
     assertion must name the payload's external id and version, otherwise no label is given (the
     state still says whether the manifest itself is intact and trusted).
     """
-    verdict = inspect(payload.canonical_text(), trust, sidecar=manifest)
+    verdict = inspect(payload.canonical_text(), trust, sidecar=manifest, limits=limits)
     claim = verdict.active_manifest.article if verdict.active_manifest else None
     if claim is not None and (claim.external_id, claim.version) == (payload.external_id, payload.version):
         return verdict

@@ -88,3 +88,15 @@ class UpstreamConflictError(ProvenanceError):
     """
 
     kind = "upstream-conflict"
+
+
+class ParserBusyError(ProvenanceError):
+    """Every isolated parsing worker stayed busy for longer than the queue timeout (try again later)."""
+
+    kind = "parser-busy"
+
+
+class ParserUnavailableError(ProvenanceError):
+    """An isolated parsing worker could not be started: a configuration or installation fault, not the input's."""
+
+    kind = "parser-unavailable"

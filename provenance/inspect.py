@@ -378,12 +378,17 @@ def inspect(
     *,
     sidecar: bytes | None = None,
     limits: Limits = DEFAULT_LIMITS,
+    thumbnails: int = 0,
 ) -> Verdict:
     """Verify the C2PA provenance of ``data`` and decide its labels.
 
-    Returns a verdict whatever the provenance says (absent, tampered, untrusted...).
-    Raises :class:`~provenance.errors.InputError` for empty, truncated, oversized or unsupported
-    input and :class:`~provenance.errors.ManifestError` for a manifest the SDK cannot parse.
+    The SDK reads the bytes in an isolated worker under ``limits`` (:mod:`provenance.isolation`).
+    With ``thumbnails`` > 0, up to that many image thumbnails of the manifest store are returned in
+    ``Verdict.thumbnails``, taken from the same read. Returns a verdict whatever the provenance says
+    (absent, tampered, untrusted...). Raises :class:`~provenance.errors.InputError` for empty,
+    truncated, oversized, unsupported or too complex input (``InputTooComplexError``: the parse hit
+    its memory or time cap) and :class:`~provenance.errors.ManifestError` for a manifest the SDK
+    cannot parse.
     """
     info = check_input(data, limits)
     if info.media_type == media.TEXT and sidecar is None:
@@ -391,7 +396,7 @@ def inspect(
             "a text file carries no embedded manifest",
             hint="pass its detached manifest with --sidecar (embedded text manifests, C2PA 2.4 A.8, are not supported)",
         )
-    return inspect_checked(data, info, trust, sha256_later(data), sidecar=sidecar)
+    return inspect_checked(data, info, trust, sha256_later(data), sidecar=sidecar, limits=limits, thumbnails=thumbnails)
 
 
 def inspect_checked(
@@ -401,17 +406,20 @@ def inspect_checked(
     sha256: Callable[[], str],
     *,
     sidecar: bytes | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+    thumbnails: int = 0,
 ) -> Verdict:
     """:func:`inspect` for bytes already checked by :func:`~provenance.media.check_input`."""
     outcome: _c2pa.ReadOutcome
     if sidecar is None and not info.may_carry_manifest:
         outcome = _c2pa.Absent()  # no place in these bytes where a manifest could be
     else:
-        outcome = _c2pa.read(data, info.media_type, trust, sidecar)
+        outcome = _c2pa.read(data, info.media_type, trust, sidecar, limits=limits, thumbnails=thumbnails)
     if isinstance(outcome, _c2pa.StoreReport):
-        return verdict_from_report(
+        verdict = verdict_from_report(
             outcome.report, sha256=sha256(), size=len(data), media_type=info.media_type, trust=trust
         )
+        return dataclasses.replace(verdict, thumbnails=outcome.thumbnails) if outcome.thumbnails else verdict
     state = State.ABSENT if isinstance(outcome, _c2pa.Absent) else State.UNAVAILABLE
     return Verdict(
         sha256=sha256(),
@@ -427,18 +435,3 @@ def inspect_checked(
         sdk_version=SDK_VERSION,
         policy_version=policy.POLICY_VERSION,
     )
-
-
-MAX_THUMBNAIL = 512 * 1024  # bytes
-
-
-def thumbnail(data: bytes, trust: TrustConfig, ref: Thumbnail, *, sidecar: bytes | None = None) -> bytes | None:
-    """The bytes of a thumbnail in ``data``'s manifest store, or ``None`` if absent, unreadable or too large.
-
-    Only image formats are returned; the caller still treats the bytes as untrusted content.
-    """
-    if not ref.format.startswith("image/"):
-        return None
-    info = check_input(data)
-    blob = _c2pa.resource(data, info.media_type, trust, ref.identifier, sidecar)
-    return blob if blob is not None and 0 < len(blob) <= MAX_THUMBNAIL else None

@@ -44,6 +44,10 @@ STAMPABLE = frozenset({JPEG, PNG, WEBP, TIFF, AVIF, HEIC, HEIF})
 MIB = 1024 * 1024
 
 
+class UnsafeParsingWarning(UserWarning):
+    """Parsing of untrusted bytes was configured to run without isolation."""
+
+
 @dataclass(frozen=True)
 class Limits:
     """Safety limits: what any input may cost before, and while, it is parsed.
@@ -61,6 +65,18 @@ class Limits:
     parse_timeout: float = 1.0  # seconds per SDK call, plus:
     parse_timeout_per_mb: float = 2.0  # seconds per MiB of input
     parse_workers: int = 2  # isolated parses that may run at once (per process)
+    parse_queue_timeout: float = 30.0  # seconds a call may wait for a free worker before ParserBusyError
+    #: Run SDK calls in the calling process, without memory or time caps. Only for measuring what the
+    #: isolation costs (bench/): a hostile file can then exhaust the process. Warns when set.
+    unsafe_parse_in_process: bool = False
+
+    def __post_init__(self) -> None:
+        if self.unsafe_parse_in_process:
+            warnings.warn(
+                "Limits(unsafe_parse_in_process=True): the C2PA SDK parses without memory or time caps",
+                UnsafeParsingWarning,
+                stacklevel=3,
+            )
 
     def parse_deadline(self, size: int) -> float:
         """Seconds one SDK call on ``size`` bytes of input may take."""

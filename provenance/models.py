@@ -7,6 +7,7 @@ in the library (policy, stamp, CLI, service) reads SDK dictionaries.
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -239,6 +240,9 @@ class Verdict:
     trust_fingerprint: str
     sdk_version: str
     policy_version: str
+    #: Image thumbnails of the manifest store by resource identifier, when ``inspect`` was asked for
+    #: them; untrusted content (bounded in number and size), never part of the JSON contract.
+    thumbnails: Mapping[str, bytes] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def signer(self) -> SignerInfo | None:

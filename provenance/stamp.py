@@ -208,7 +208,8 @@ def stamp(
 ) -> StampedAsset:
     """Sign ``data`` with the publisher's manifest recording ``request``.
 
-    Raises :class:`InputError` (bad or unsupported upload, remote-only manifest),
+    Every SDK call runs isolated under ``limits`` (:mod:`provenance.isolation`).
+    Raises :class:`InputError` (bad, unsupported or too complex upload, remote-only manifest),
     :class:`~provenance.errors.ManifestError` (upload's manifest unparseable),
     :class:`UpstreamConflictError` (declaration contradicts an upstream AI claim, no override),
     :class:`~provenance.errors.SigningError` and :class:`VerificationError` (the result is not
@@ -221,7 +222,7 @@ def stamp(
             hint="stamp takes JPEG, PNG, WebP, TIFF, AVIF or HEIC images",
         )
     upload_sha256 = sha256_later(data)  # runs on the other core while we read and sign
-    upstream = inspect_checked(data, info, trust, _pending_digest)
+    upstream = inspect_checked(data, info, trust, _pending_digest, limits=limits)
     if upstream.state is State.UNAVAILABLE:
         raise InputError(
             f"the upload only references a remote manifest ({upstream.remote_manifest_url or 'no URL'}), "
@@ -243,11 +244,13 @@ def stamp(
         parents.append(_c2pa.Ingredient(data, upstream.media_type, request.upload_name, PARENT_INGREDIENT_ID))
     manifest = _manifest(request, upstream, claimed if request.source in NON_AI_SOURCES else ())
     tsa_url, timestamp_note = timestamp_url(timestamping)
-    signed = _c2pa.sign(data, upstream.media_type, manifest, signer, trust, parents, tsa_url)
+    signed = _c2pa.sign(data, upstream.media_type, manifest, signer, trust, parents, tsa_url, limits=limits)
 
     # Full re-inspection of what we produced (the SDK's own post-sign check is off: it does not
     # check trust). The bytes come from the SDK, so only the structural pre-checks are skipped.
-    verdict = inspect_checked(signed.data, MediaInfo(upstream.media_type), trust, sha256_later(signed.data))
+    verdict = inspect_checked(
+        signed.data, MediaInfo(upstream.media_type), trust, sha256_later(signed.data), limits=limits
+    )
     require_verified(verdict, upstream.labels, "the stamped file")
     return StampedAsset(
         signed.data,

@@ -177,7 +177,9 @@ def ingest_article(ctx: ServiceContext, payload_bytes: bytes, caller: Caller | N
         if previous_row.version > payload.version:
             raise InputError(f"version {payload.version} is older than the stored version {previous_row.version}")
         previous = SignedVersion(ctx.blobs.get(previous_row.text_sha256), ctx.blobs.get(previous_row.manifest_sha256))
-    result = stamp_article(payload, ctx.signer, ctx.trust, previous=previous, timestamping=ctx.timestamping)
+    result = stamp_article(
+        payload, ctx.signer, ctx.trust, previous=previous, timestamping=ctx.timestamping, limits=ctx.settings.limits
+    )
     text_sha256 = ctx.blobs.put(result.text)
     manifest_sha256 = ctx.blobs.put(result.manifest)
     payload_sha256 = ctx.blobs.put(payload_bytes)

@@ -45,12 +45,14 @@ def reverify(ctx: ServiceContext, *, force: bool = False) -> ReverifyReport:
     fingerprint = ctx.trust.fingerprint
     checked = changed = 0
 
+    limits = ctx.settings.limits
+
     def verify_asset(asset: Asset) -> Callable[[], Verdict]:
-        return lambda: inspect(ctx.blobs.get(asset.stamped_sha256), ctx.trust)
+        return lambda: inspect(ctx.blobs.get(asset.stamped_sha256), ctx.trust, limits=limits)
 
     def verify_version(version: ArticleVersion) -> Callable[[], Verdict]:
         return lambda: inspect(
-            ctx.blobs.get(version.text_sha256), ctx.trust, sidecar=ctx.blobs.get(version.manifest_sha256)
+            ctx.blobs.get(version.text_sha256), ctx.trust, sidecar=ctx.blobs.get(version.manifest_sha256), limits=limits
         )
 
     with ctx.session() as session:

@@ -34,6 +34,7 @@ from cryptography import x509
 
 from provenance import FileKeySigner, Source, StampRequest, TrustConfig, _c2pa, inspect, stamp
 from provenance.keys import Algorithm, IssuedChain, issue_chain
+from provenance.media import DEFAULT_LIMITS
 from provenance.policy import IPTC
 from tests import images
 
@@ -128,7 +129,9 @@ def sign(
     parent: _c2pa.Ingredient | None = None,
 ) -> bytes:
     """Sign ``definition`` into ``data`` through the library's SDK adapter."""
-    return _c2pa.sign(data, media_type, definition, keys.signer, keys.trust, [parent] if parent else []).data
+    return _c2pa.sign(
+        data, media_type, definition, keys.signer, keys.trust, [parent] if parent else [], limits=DEFAULT_LIMITS
+    ).data
 
 
 def sign_with_ingredients(
@@ -140,7 +143,7 @@ def sign_with_ingredients(
     media_type: str = JPEG,
 ) -> bytes:
     """Sign ``definition`` into ``data`` with several ingredients (parentOf / componentOf / inputTo)."""
-    return _c2pa.sign(data, media_type, definition, keys.signer, keys.trust, ingredients).data
+    return _c2pa.sign(data, media_type, definition, keys.signer, keys.trust, ingredients, limits=DEFAULT_LIMITS).data
 
 
 # --------------------------------------------------------------------------------------------

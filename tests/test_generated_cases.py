@@ -31,6 +31,7 @@ from provenance import (
 )
 from provenance.assertions import UPSTREAM_OVERRIDE as OVERRIDE_ASSERTION
 from provenance.keys import Algorithm, IssuedChain
+from provenance.media import DEFAULT_LIMITS
 from tests import assets, images
 from tests.assets import Keys
 
@@ -216,7 +217,7 @@ def only_ingredient(verdict: Verdict) -> Any:
 
 def assertion_data(data: bytes, trust: TrustConfig, label: str) -> Any:
     """The data of assertion ``label`` in the active manifest, straight from the SDK report."""
-    outcome = _c2pa.read(data, assets.JPEG, trust)
+    outcome = _c2pa.read(data, assets.JPEG, trust, limits=DEFAULT_LIMITS)
     assert isinstance(outcome, _c2pa.StoreReport)
     report = outcome.report
     active = report["manifests"][report["active_manifest"]]

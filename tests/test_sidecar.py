@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 from provenance import FileKeySigner, State, TrustConfig, _c2pa, inspect
 from provenance.cli import app
 from provenance.keys import IssuedChain
+from provenance.media import DEFAULT_LIMITS
 from provenance.policy import IPTC
 
 from . import images
@@ -28,7 +29,7 @@ MANIFEST = {
 @pytest.fixture(scope="module")
 def detached(signer: FileKeySigner, trust: TrustConfig) -> tuple[bytes, bytes]:
     data = images.jpeg(seed=5)
-    return data, _c2pa.sign_detached(data, "image/jpeg", MANIFEST, signer, trust)
+    return data, _c2pa.sign_detached(data, "image/jpeg", MANIFEST, signer, trust, limits=DEFAULT_LIMITS)
 
 
 def test_sidecar_verifies_the_untouched_asset(detached: tuple[bytes, bytes], trust: TrustConfig) -> None:

@@ -84,11 +84,15 @@ async def verify(
     return _render(request, verdict.to_dict())
 
 
-def verify_bytes(ctx: ContextDep, data: bytes, manifest: bytes | None) -> Verdict:
-    """Stateless verification of an upload: an article payload (with its manifest) or any file."""
+def verify_bytes(ctx: ContextDep, data: bytes, manifest: bytes | None, *, thumbnails: int = 0) -> Verdict:
+    """Stateless verification of an upload: an article payload (with its manifest) or any file.
+
+    With ``thumbnails`` > 0, a file's manifest-store thumbnails come with the verdict (one read).
+    """
+    limits = ctx.settings.limits
     if manifest is not None and looks_like_payload(data):
-        return inspect_article(parse_payload(data), manifest, ctx.trust)
-    return inspect(data, ctx.trust, sidecar=manifest, limits=ctx.settings.limits)
+        return inspect_article(parse_payload(data), manifest, ctx.trust, limits=limits)
+    return inspect(data, ctx.trust, sidecar=manifest, limits=limits, thumbnails=thumbnails)
 
 
 def _rows(value: Any, depth: int = 0) -> str:

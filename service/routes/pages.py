@@ -18,9 +18,8 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
-from provenance import ProvenanceError
-from provenance.inspect import thumbnail
-from provenance.models import Thumbnail
+from provenance import ProvenanceError, media
+from provenance.models import Verdict
 from provenance.vocabulary import badge_text, label_text
 from service.deps import ContextDep
 from service.routes.assets import read_limited
@@ -178,28 +177,28 @@ def _form(message: str = "") -> str:
     )
 
 
-_THUMBNAIL_TYPES = frozenset({"image/jpeg", "image/png", "image/webp", "image/gif"})
 MAX_THUMBNAILS = 24
 
 
-def _thumbnails(data: bytes, manifest: bytes | None, verdict: dict[str, Any], trust: Any) -> dict[str, str]:
-    """data: URIs of the thumbnails in the verified file's manifest store, by identifier (bounded)."""
-    refs: dict[str, str] = {}
+_THUMBNAIL_TYPES = frozenset({media.JPEG, media.PNG, media.WEBP, media.GIF})
 
-    def collect(node: dict[str, Any]) -> None:
-        thumb = node.get("thumbnail")
-        if isinstance(thumb, dict) and thumb.get("format") in _THUMBNAIL_TYPES and len(refs) < MAX_THUMBNAILS:
-            refs[str(thumb["identifier"])] = str(thumb["format"])
-        for child in node.get("ingredients", []):
-            collect(child)
 
-    collect({"ingredients": verdict.get("ingredients", [])})
-    out: dict[str, str] = {}
-    for identifier, fmt in refs.items():
-        blob = thumbnail(data, trust, Thumbnail(fmt, identifier), sidecar=manifest)
-        if blob is not None:
-            out[identifier] = f"data:{fmt};base64,{base64.b64encode(blob).decode()}"
-    return out
+def _image_type(blob: bytes) -> str | None:
+    """The sniffed type of a thumbnail's bytes, if it is an image we show (never the manifest's word for it)."""
+    try:
+        kind = media.sniff(blob)
+    except ProvenanceError:
+        return None
+    return kind if kind in _THUMBNAIL_TYPES else None
+
+
+def _thumbnails(verdict: Verdict) -> dict[str, str]:
+    """data: URIs of the thumbnails taken from the verified file's one read, by identifier."""
+    return {
+        identifier: f"data:{media_type};base64,{base64.b64encode(blob).decode()}"
+        for identifier, blob in verdict.thumbnails.items()
+        if (media_type := _image_type(blob)) is not None
+    }
 
 
 def _node(node: dict[str, Any], images: dict[str, str]) -> str:
@@ -283,9 +282,9 @@ async def verify_submit(
         manifest = await read_limited(sidecar, ctx.settings.max_upload_bytes) if sidecar and sidecar.filename else None
 
         def run() -> tuple[dict[str, Any], dict[str, str]]:
-            verdict = verify_bytes(ctx, data, manifest).to_dict()  # the same verification as POST /v1/verify
-            images = {} if verdict["media_type"] == "text/plain" else _thumbnails(data, manifest, verdict, ctx.trust)
-            return verdict, images
+            # The same verification as POST /v1/verify; thumbnails come from that one read of the file.
+            verdict = verify_bytes(ctx, data, manifest, thumbnails=MAX_THUMBNAILS)
+            return verdict.to_dict(), _thumbnails(verdict)
 
         verdict, images = await run_in_threadpool(run)
     except ProvenanceError as exc:
