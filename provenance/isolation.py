@@ -135,11 +135,11 @@ def _signal_name(status: int) -> str:
 class _Worker:
     """One worker process and the parent's end of its socket."""
 
-    def __init__(self, max_memory: int) -> None:
+    def __init__(self, max_memory: int, handlers: str) -> None:
         parent, child = socket.socketpair()
         try:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "provenance._worker", str(child.fileno()), str(max_memory), HANDLERS],
+                [sys.executable, "-m", "provenance._worker", str(child.fileno()), str(max_memory), handlers],
                 pass_fds=(child.fileno(),),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
@@ -202,19 +202,22 @@ class _Worker:
 
 
 class WorkerPool:
-    """Up to ``workers`` worker processes sharing one memory cap; calls wait for a free one."""
+    """Up to ``workers`` worker processes sharing one memory cap; calls wait for a free one.
 
-    def __init__(self, *, workers: int, max_memory: int) -> None:
+    ``handlers`` names the module whose ``WORKER_OPS`` the workers run (the SDK adapter by default).
+    """
+
+    def __init__(self, *, workers: int, max_memory: int, handlers: str = HANDLERS) -> None:
         if workers < 1:
             raise ValueError("a worker pool needs at least one worker")
         self.max_memory = max_memory
+        self.handlers = handlers
         # A slot is an idle worker, or None for one not started yet (started by the call that takes it).
         self._idle: queue.LifoQueue[_Worker | None] = queue.LifoQueue()
         for _ in range(workers):
             self._idle.put(None)
         self._all: set[_Worker] = set()
         self._lock = threading.Lock()
-        self._closed = False
 
     def warm(self) -> None:
         """Start every worker now (in parallel), so the first requests do not pay for it."""
@@ -240,7 +243,7 @@ class WorkerPool:
             self._idle.put(worker)
 
     def _start(self) -> _Worker:
-        worker = _Worker(self.max_memory)
+        worker = _Worker(self.max_memory, self.handlers)
         with self._lock:
             self._all.add(worker)
         return worker
@@ -377,7 +380,6 @@ class WorkerPool:
         """Stop every worker (idle or not)."""
         with self._lock:
             workers, self._all = list(self._all), set()
-            self._closed = True
         for worker in workers:
             worker.retire()
 
