@@ -32,7 +32,14 @@ from urllib.parse import urlsplit
 import c2pa
 
 from provenance import isolation
-from provenance.errors import InputError, InputTooComplexError, ManifestError, SigningError, UnsupportedMediaError
+from provenance.errors import (
+    InputError,
+    InputTooComplexError,
+    ManifestError,
+    ProvenanceError,
+    SigningError,
+    UnsupportedMediaError,
+)
 from provenance.keys.signers import Algorithm, FileKeySigner, Signer
 from provenance.media import Limits
 from provenance.trust import TrustConfig
@@ -158,19 +165,27 @@ def read(
         (kind, value), out = isolation.run(
             limits, "read", (media_type, thumbnails), blobs, size=size, context=(trust.fingerprint, trust)
         )
+    return _outcome(kind, value, out)
+
+
+def _outcome(kind: str, value: Any, out: list[bytes]) -> ReadOutcome:
+    """A read's result as the library's types (the report parsed here, in the calling process)."""
     if kind == "absent":
         return Absent()
     if kind == "remote":
-        return RemoteOnly(value)
+        return RemoteOnly(value if isinstance(value, str) else None)
+    if kind == "error":
+        raise ManifestError(f"the signed result cannot be read back: {value}")
     try:
         report = json.loads(out[0])
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, IndexError) as exc:
         raise ManifestError(f"the C2PA SDK returned an unreadable report: {exc}") from exc
     except RecursionError as exc:
         raise InputTooComplexError("the manifest store is nested too deeply") from exc
     if not isinstance(report, dict):
         raise ManifestError("the C2PA SDK returned a report that is not an object")
-    return StoreReport(report, dict(zip(value, out[1:], strict=True)))
+    ids = value if isinstance(value, list) else []
+    return StoreReport(report, dict(zip(ids, out[1:], strict=True)))
 
 
 def _thumbnail_ids(report: Any, limit: int) -> list[str]:
@@ -250,10 +265,19 @@ class Ingredient:
 
 @dataclass(frozen=True)
 class Signed:
-    """An asset with its new manifest embedded, and that manifest store on its own."""
+    """A signed asset (embedded: the asset with its new manifest; detached: the asset unchanged), the
+    manifest store on its own, and the full SDK read of the result (its re-verification)."""
 
     data: bytes
     manifest: bytes
+    _reread: tuple[str, Any, list[bytes]] = field(repr=False)
+
+    def verification(self) -> ReadOutcome:
+        """The full read of the signed result under the signing call's trust configuration.
+
+        Raises :class:`ManifestError` when the SDK could not read its own output.
+        """
+        return _outcome(*self._reread)
 
 
 def sign(
@@ -266,54 +290,21 @@ def sign(
     tsa_url: str | None = None,
     *,
     limits: Limits,
+    embed: bool = True,
 ) -> Signed:
-    """Embed a new signed manifest into ``data`` (timestamped by ``tsa_url`` when given).
+    """Sign a new manifest into ``data`` (or, with ``embed=False``, a detached manifest for it), and
+    read the result back in full under ``trust`` (the SDK's own post-sign check does not check trust
+    and never reads its output back). Timestamped by ``tsa_url`` when given.
 
     Raises :class:`SigningError` when the signer or its certificates are refused, :class:`InputError`
     / :class:`ManifestError` when the SDK cannot write into ``data`` or read an ingredient, and
     :class:`InputTooComplexError` when the isolated call hits its memory or time cap.
     """
-    return Signed(
-        *_sign(data, media_type, manifest, signer, trust, ingredients, embed=True, tsa_url=tsa_url, limits=limits)
-    )
-
-
-def sign_detached(
-    data: bytes,
-    media_type: str,
-    manifest: dict[str, Any],
-    signer: Signer,
-    trust: TrustConfig,
-    ingredients: Sequence[Ingredient] = (),
-    tsa_url: str | None = None,
-    *,
-    limits: Limits,
-) -> bytes:
-    """Sign a manifest bound to ``data`` without touching it; return the manifest store bytes.
-
-    The result is a detached (sidecar) manifest, verified with ``read(data, ..., sidecar=...)``.
-    Raises as :func:`sign`.
-    """
-    _, manifest_bytes = _sign(
-        data, media_type, manifest, signer, trust, ingredients, embed=False, tsa_url=tsa_url, limits=limits
-    )
-    return manifest_bytes
-
-
-def _sign(
-    data: bytes,
-    media_type: str,
-    manifest: dict[str, Any],
-    signer: Signer,
-    trust: TrustConfig,
-    ingredients: Sequence[Ingredient],
-    *,
-    embed: bool,
-    tsa_url: str | None,
-    limits: Limits,
-) -> tuple[bytes, bytes]:
     if limits.unsafe_parse_in_process:
-        return _sign_here(data, media_type, manifest, signer, trust, ingredients, embed=embed, tsa_url=tsa_url)
+        signed, manifest_bytes = _sign_here(
+            data, media_type, manifest, signer, trust, ingredients, embed=embed, tsa_url=tsa_url
+        )
+        return Signed(signed, manifest_bytes, _reread_here(data, signed, manifest_bytes, embed, media_type, trust))
     # Byte strings go once each (the upload is usually also the parent ingredient's data).
     blobs: list[bytes] = [data]
     index: dict[int, int] = {id(data): 0}
@@ -330,7 +321,7 @@ def _sign(
         (i.media_type, i.title, i.instance_label, i.relationship, ref(i.data), ref(i.sidecar)) for i in ingredients
     ]
     args = (media_type, json.dumps(manifest), specs, signer.alg, signer.certificate_chain_pem, tsa_url, embed)
-    _, out = isolation.run(
+    (kind, value), out = isolation.run(
         limits,
         "sign",
         args,
@@ -339,7 +330,19 @@ def _sign(
         context=(trust.fingerprint, trust),
         signer=signer.sign,
     )
-    return out[0], out[1]
+    if len(out) < 2:
+        raise ManifestError("the isolated signer returned no result")
+    return Signed(out[0] if embed else data, out[1], (kind, value, out[2:]))
+
+
+def _reread_here(
+    data: bytes, signed: bytes, manifest: bytes, embed: bool, media_type: str, trust: TrustConfig
+) -> tuple[str, Any, list[bytes]]:
+    """Read a signed result back; a failure is kept as the outcome "error" (raised when it is used)."""
+    try:
+        return _read_here([signed] if embed else [data, manifest], media_type, trust, 0)
+    except ProvenanceError as exc:
+        return "error", exc.diagnostics(), []
 
 
 @dataclass(frozen=True)
@@ -368,7 +371,9 @@ def _op_sign(call: isolation.Call) -> tuple[Any, list[bytes]]:
     signed, manifest_bytes = _sign_here(
         blobs[0], media_type, json.loads(manifest), signer, call.context, ingredients, embed=embed, tsa_url=tsa_url
     )
-    return None, [signed, manifest_bytes]
+    # The re-read happens here, on bytes already in this worker (no second trip for the signed file).
+    kind, value, out = _reread_here(blobs[0], signed, manifest_bytes, embed, media_type, call.context)
+    return (kind, value), [signed if embed else b"", manifest_bytes, *out]
 
 
 #: The operations an isolated worker runs (see :mod:`provenance.isolation`).

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import hashlib
 import json
 import re
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ from typing import Any, Final
 from provenance import __version__, _c2pa, assertions, canonical, media, policy
 from provenance.canonical import BodyFormat
 from provenance.errors import InputError, InputTooLargeError, UpstreamConflictError
-from provenance.inspect import inspect
+from provenance.inspect import inspect, verdict_of
 from provenance.keys.signers import Signer
 from provenance.media import DEFAULT_LIMITS, Limits
 from provenance.models import ArticleClaim, Reason, State, Verdict
@@ -312,9 +313,16 @@ def stamp_article(
         )
     manifest_def = _manifest(payload, previous_verdict, override_upstream if conflict else None)
     tsa_url, timestamp_note = timestamp_url(timestamping)
-    manifest = _c2pa.sign_detached(text, media.TEXT, manifest_def, signer, trust, ingredients, tsa_url, limits=limits)
-
-    verdict = inspect(text, trust, sidecar=manifest, limits=limits)
+    signed = _c2pa.sign(text, media.TEXT, manifest_def, signer, trust, ingredients, tsa_url, limits=limits, embed=False)
+    manifest = signed.manifest
+    # The text and its new manifest were read back in full in the signing call.
+    verdict = verdict_of(
+        signed.verification(),
+        sha256=lambda: hashlib.sha256(text).hexdigest(),
+        size=len(text),
+        media_type=media.TEXT,
+        trust=trust,
+    )
     require_verified(verdict, previous_verdict.labels if previous_verdict else (), "the article manifest")
     return StampedArticle(payload.file_stem, text, manifest, verdict, previous_verdict, timestamp_note)
 

@@ -415,16 +415,21 @@ def inspect_checked(
         outcome = _c2pa.Absent()  # no place in these bytes where a manifest could be
     else:
         outcome = _c2pa.read(data, info.media_type, trust, sidecar, limits=limits, thumbnails=thumbnails)
+    return verdict_of(outcome, sha256=sha256, size=len(data), media_type=info.media_type, trust=trust)
+
+
+def verdict_of(
+    outcome: _c2pa.ReadOutcome, *, sha256: Callable[[], str], size: int, media_type: str, trust: TrustConfig
+) -> Verdict:
+    """The verdict on an asset from the SDK's read of it (e.g. the re-read that comes with a signature)."""
     if isinstance(outcome, _c2pa.StoreReport):
-        verdict = verdict_from_report(
-            outcome.report, sha256=sha256(), size=len(data), media_type=info.media_type, trust=trust
-        )
+        verdict = verdict_from_report(outcome.report, sha256=sha256(), size=size, media_type=media_type, trust=trust)
         return dataclasses.replace(verdict, thumbnails=outcome.thumbnails) if outcome.thumbnails else verdict
     state = State.ABSENT if isinstance(outcome, _c2pa.Absent) else State.UNAVAILABLE
     return Verdict(
         sha256=sha256(),
-        size=len(data),
-        media_type=info.media_type,
+        size=size,
+        media_type=media_type,
         state=state,
         labels=(),
         reasons=(),

@@ -17,7 +17,8 @@ Invariants:
   rebuilt only as library error types, so even a worker taken over by a hostile file cannot run
   code in the calling process.
 * Workers are reused: the SDK stays warm and context objects (the trust configuration) are sent
-  once per worker, so a call costs one round trip over a socket plus copying its bytes.
+  once per worker. Bytes travel through a memory file shared with the worker (an *arena*), so a
+  call costs one small round trip over a socket plus a memory copy of its bytes each way.
 * At most ``Limits.parse_workers`` calls run at once per pool; a call that waits longer than
   ``Limits.parse_queue_timeout`` for a worker raises :class:`~provenance.errors.ParserBusyError`.
 
@@ -30,6 +31,7 @@ import atexit
 import contextlib
 import importlib
 import json
+import mmap
 import os
 import pickle
 import queue
@@ -62,6 +64,8 @@ START_TIMEOUT: Final = 60.0
 #: Context objects a worker keeps (one per trust configuration in use).
 MAX_CONTEXTS: Final = 8
 HANDLERS: Final = "provenance._c2pa"
+#: An arena grown past this for a large file is shrunk back after the call (bytes).
+ARENA_KEEP: Final = 8 * MIB
 
 _PICKLE: Final = pickle.HIGHEST_PROTOCOL
 
@@ -75,6 +79,76 @@ def _load(frame: bytes) -> list[Any]:
     if not isinstance(message, list) or not message or not isinstance(message[0], str):
         raise EOFError("malformed message from a worker")
     return message
+
+
+Span = tuple[int, int]  # offset and length of one byte string in an arena
+
+
+class _Arena:
+    """A memory file shared by a caller and its worker: the bytes of calls and results go through it.
+
+    Either side may grow the file (``ftruncate``); each maps what it needs before touching it. Only
+    one call uses an arena at a time, so inputs and outputs can both start at offset 0.
+    """
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.map: mmap.mmap | None = None
+
+    def _mapped(self, size: int) -> mmap.mmap:
+        if self.map is None or len(self.map) < size:
+            if self.map is not None:
+                self.map.close()
+            length = max(os.fstat(self.fd).st_size, size)
+            self.map = mmap.mmap(self.fd, length, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+        return self.map
+
+    def write(self, blobs: Sequence[bytes]) -> list[Span]:
+        total = sum(len(b) for b in blobs)
+        if os.fstat(self.fd).st_size < total:
+            os.ftruncate(self.fd, -(-total // MIB) * MIB)  # whole MiB, so small growth is rare
+        area = self._mapped(total) if total else None
+        spans: list[Span] = []
+        offset = 0
+        for blob in blobs:
+            if area is not None and blob:
+                area[offset : offset + len(blob)] = blob
+            spans.append((offset, len(blob)))
+            offset += len(blob)
+        return spans
+
+    def read(self, spans: Sequence[Span]) -> list[bytes]:
+        end = max((offset + length for offset, length in spans), default=0)
+        if end > os.fstat(self.fd).st_size:
+            raise EOFError("a span beyond the end of the arena")
+        area = self._mapped(end) if end else None
+        return [area[offset : offset + length] if area is not None and length else b"" for offset, length in spans]
+
+    def shrink(self) -> None:
+        """Give back the memory of a large call (the other side remaps before its next touch)."""
+        if os.fstat(self.fd).st_size > ARENA_KEEP:
+            if self.map is not None:
+                self.map.close()
+                self.map = None
+            os.ftruncate(self.fd, MIB)
+
+    def close(self) -> None:
+        if self.map is not None:
+            self.map.close()
+            self.map = None
+        os.close(self.fd)
+
+
+def _spans(value: Any) -> list[Span]:
+    """Spans sent by a worker, checked (a worker's word is never taken as it is)."""
+    if not isinstance(value, list):
+        raise EOFError("malformed spans from a worker")
+    spans = []
+    for item in value:
+        if not (isinstance(item, list) and len(item) == 2 and all(isinstance(v, int) and v >= 0 for v in item)):
+            raise EOFError("malformed span from a worker")
+        spans.append((item[0], item[1]))
+    return spans
 
 
 @dataclass
@@ -137,10 +211,20 @@ class _Worker:
 
     def __init__(self, max_memory: int, handlers: str) -> None:
         parent, child = socket.socketpair()
+        arena_fd = os.memfd_create("provenance-arena", os.MFD_CLOEXEC)
+        os.ftruncate(arena_fd, MIB)
         try:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "provenance._worker", str(child.fileno()), str(max_memory), handlers],
-                pass_fds=(child.fileno(),),
+                [
+                    sys.executable,
+                    "-m",
+                    "provenance._worker",
+                    str(child.fileno()),
+                    str(arena_fd),
+                    str(max_memory),
+                    handlers,
+                ],
+                pass_fds=(child.fileno(), arena_fd),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,  # a native crash's message must not reach a CLI user or a log as noise
@@ -148,10 +232,12 @@ class _Worker:
             )
         except OSError as exc:
             parent.close()
+            os.close(arena_fd)
             raise ParserUnavailableError(f"cannot start a parsing worker: {exc}") from exc
         finally:
             child.close()
         self.conn = Connection(parent.detach())
+        self.arena = _Arena(arena_fd)
         self.contexts: set[str] = set()
         self.calls = 0
         if not self.conn.poll(START_TIMEOUT):
@@ -169,18 +255,22 @@ class _Worker:
             self.kill()
             raise ParserUnavailableError("a parsing worker answered its start-up with garbage")
 
-    def kill(self) -> str:
-        """Kill the process (if still running), reap it and record its peak memory; return how it ended."""
+    def _close(self) -> None:
         with contextlib.suppress(OSError):
             self.conn.close()
+        with contextlib.suppress(OSError):
+            self.arena.close()
+
+    def kill(self) -> str:
+        """Kill the process (if still running), reap it and record its peak memory; return how it ended."""
+        self._close()
         with contextlib.suppress(ProcessLookupError):
             self.process.kill()
         return self._reap()
 
     def retire(self) -> None:
         """Let the worker exit on its own (end of its socket), then reap it."""
-        with contextlib.suppress(OSError):
-            self.conn.close()
+        self._close()
         try:
             self.process.wait(timeout=2)
         except subprocess.TimeoutExpired:
@@ -316,11 +406,9 @@ class WorkerPool:
         send = key is not None and key not in worker.contexts
         if send and len(worker.contexts) >= MAX_CONTEXTS:
             worker.contexts.clear()  # the worker clears its own at the same moment (see serve)
-        header = ("call", op, args, len(blobs), key, value if send else None)
         try:
-            conn.send_bytes(pickle.dumps(header, _PICKLE))
-            for blob in blobs:
-                conn.send_bytes(blob)
+            spans = worker.arena.write(blobs)
+            conn.send_bytes(pickle.dumps(("call", op, args, spans, key, value if send else None), _PICKLE))
         except OSError:
             raise _WorkerLost(f"the parser ended unexpectedly ({worker.kill()})") from None
         if key is not None:
@@ -344,9 +432,10 @@ class WorkerPool:
                     payload = conn.recv_bytes()
                     self._answer_sign(conn, payload, signer)  # not counted against the deadline
                     continue
-                if message[0] == "done" and len(message) == 4 and isinstance(message[2], int):
-                    _, result, count, rss = message
-                    out = [conn.recv_bytes() for _ in range(count)]
+                if message[0] == "done" and len(message) == 4:
+                    _, result, spans, rss = message
+                    out = worker.arena.read(_spans(spans))
+                    worker.arena.shrink()
                     _stats.note_rss(int(rss))
                     return result, out
                 if message[0] != "error" or len(message) != 6:
@@ -444,7 +533,7 @@ def _close_all() -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# The worker side (``python -m provenance._worker FD MAX_MEMORY HANDLERS``).
+# The worker side (``python -m provenance._worker FD ARENA_FD MAX_MEMORY HANDLERS``).
 
 
 def _send(conn: Connection, message: tuple[Any, ...], blobs: Sequence[bytes] = ()) -> None:
@@ -458,11 +547,12 @@ def _maxrss() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
 
 
-def serve(fd: int, max_memory: int, handlers_module: str) -> None:
+def serve(fd: int, arena_fd: int, max_memory: int, handlers_module: str) -> None:
     """The worker's loop: cap memory, load the handlers, answer calls until the socket closes."""
     resource.setrlimit(resource.RLIMIT_AS, (max_memory, max_memory))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # a crash must not write hostile data to disk
     conn = Connection(fd)
+    arena = _Arena(arena_fd)
     handlers: dict[str, Handler] = importlib.import_module(handlers_module).WORKER_OPS
     _send(conn, ("ready",))
     contexts: dict[str, Any] = {}
@@ -479,8 +569,8 @@ def serve(fd: int, max_memory: int, handlers_module: str) -> None:
             header = pickle.loads(conn.recv_bytes())  # noqa: S301 - from the caller, which started this worker
         except (EOFError, OSError):
             return  # the caller closed the socket or exited
-        _, op, args, count, key, value = header
-        blobs = [conn.recv_bytes() for _ in range(count)]
+        _, op, args, spans, key, value = header
+        blobs = arena.read(spans)
         if key is not None and value is not None:
             if len(contexts) >= MAX_CONTEXTS:
                 contexts.clear()
@@ -497,5 +587,5 @@ def serve(fd: int, max_memory: int, handlers_module: str) -> None:
         except Exception as exc:  # a bug in a handler: reported to the caller as an internal error
             _send(conn, ("error", None, f"{type(exc).__name__}: {exc}", None, _maxrss(), False))
         else:
-            _send(conn, ("done", result, len(out), _maxrss()), out)
+            _send(conn, ("done", result, arena.write(out), _maxrss()))
         del blobs

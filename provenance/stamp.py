@@ -29,9 +29,9 @@ from provenance.errors import (
     UpstreamConflictError,
     VerificationError,
 )
-from provenance.inspect import inspect_checked, sha256_later
+from provenance.inspect import inspect_checked, sha256_later, verdict_of
 from provenance.keys.signers import Signer
-from provenance.media import DEFAULT_LIMITS, STAMPABLE, Limits, MediaInfo, check_input
+from provenance.media import DEFAULT_LIMITS, STAMPABLE, Limits, check_input
 from provenance.models import State, Verdict
 from provenance.timestamps import Timestamping, probe
 from provenance.trust import TrustConfig
@@ -246,10 +246,14 @@ def stamp(
     tsa_url, timestamp_note = timestamp_url(timestamping)
     signed = _c2pa.sign(data, upstream.media_type, manifest, signer, trust, parents, tsa_url, limits=limits)
 
-    # Full re-inspection of what we produced (the SDK's own post-sign check is off: it does not
-    # check trust). The bytes come from the SDK, so only the structural pre-checks are skipped.
-    verdict = inspect_checked(
-        signed.data, MediaInfo(upstream.media_type), trust, sha256_later(signed.data), limits=limits
+    # Full re-inspection of what we produced: the SDK read the signed bytes back in the same isolated
+    # call (its own post-sign check is off: it does not check trust and never reads its output).
+    verdict = verdict_of(
+        signed.verification(),
+        sha256=sha256_later(signed.data),
+        size=len(signed.data),
+        media_type=upstream.media_type,
+        trust=trust,
     )
     require_verified(verdict, upstream.labels, "the stamped file")
     return StampedAsset(

@@ -29,7 +29,7 @@ MANIFEST = {
 @pytest.fixture(scope="module")
 def detached(signer: FileKeySigner, trust: TrustConfig) -> tuple[bytes, bytes]:
     data = images.jpeg(seed=5)
-    return data, _c2pa.sign_detached(data, "image/jpeg", MANIFEST, signer, trust, limits=DEFAULT_LIMITS)
+    return data, _c2pa.sign(data, "image/jpeg", MANIFEST, signer, trust, limits=DEFAULT_LIMITS, embed=False).manifest
 
 
 def test_sidecar_verifies_the_untouched_asset(detached: tuple[bytes, bytes], trust: TrustConfig) -> None:
