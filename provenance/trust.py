@@ -107,12 +107,7 @@ class TrustConfig:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise InputError(f"cannot read the revocation list {path}: {exc}") from exc
-        return TrustConfig(
-            self.anchors_pem,
-            self.trust_config,
-            self.allowed_list_pem,
-            self.revoked_serials | parse_revocation_list(text),
-        )
+        return dataclasses.replace(self, revoked_serials=self.revoked_serials | parse_revocation_list(text))
 
 
 def parse_revocation_list(text: str) -> frozenset[int]:

@@ -37,6 +37,20 @@ def test_bad_revocation_line_is_named() -> None:
         parse_revocation_list("123\nnot-a-serial\n")
 
 
+def test_a_revocation_list_keeps_the_rest_of_the_trust_configuration(
+    chain: IssuedChain, trust: TrustConfig, tmp_path: Path
+) -> None:
+    tsa_root = tmp_path / "tsa-root.pem"
+    tsa_root.write_bytes(chain.root_pem)
+    listed = tmp_path / "revoked.txt"
+    listed.write_text("123\n")
+    configured = TrustConfig(trust.anchors_pem, "config text", None).with_tsa_anchors([tsa_root])
+    revoking = configured.with_revocations(listed)
+    assert revoking.tsa_anchors_pem == configured.tsa_anchors_pem != ""
+    assert revoking.trust_config == "config text"
+    assert revoking.revoked_serials == {123}
+
+
 def test_revoked_signer_makes_its_manifests_invalid(
     chain: IssuedChain, signer: FileKeySigner, trust: TrustConfig, tmp_path: Path
 ) -> None:
