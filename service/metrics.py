@@ -1,8 +1,36 @@
-"""Prometheus metrics: requests, latencies, stamps by label, rejections by reason (one registry per app)."""
+"""Prometheus metrics: requests, latencies, stamps by label, rejections by reason, isolated parsing
+(one registry per app)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from provenance import isolation
+
+
+class IsolationCollector(Collector):
+    """The isolated parsers' counters, read from :func:`provenance.isolation.stats` at scrape time."""
+
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        stats = isolation.stats()
+        yield CounterMetricFamily("provenance_parse_calls", "Isolated SDK calls", value=stats.calls)
+        yield CounterMetricFamily(
+            "provenance_parse_workers_replaced",
+            "Parsing workers killed or dead (memory cap, deadline, crash) and replaced",
+            value=stats.replaced,
+        )
+        yield CounterMetricFamily(
+            "provenance_parse_timeouts", "Isolated SDK calls past their deadline", value=stats.timeouts
+        )
+        yield GaugeMetricFamily(
+            "provenance_parse_worker_peak_rss_bytes",
+            "Largest resident set of any parsing worker",
+            value=stats.peak_worker_rss,
+        )
 
 
 class Metrics:
@@ -22,6 +50,7 @@ class Metrics:
         self.badges = Counter("provenance_badge_responses", "Badge responses", ["status"], registry=self.registry)
         # Label lookups cost more than the increment: the hot path uses children bound once.
         self._badge_children = {status: self.badges.labels(status=str(status)) for status in (200, 304, 400, 404)}
+        self.registry.register(IsolationCollector())
 
     def count_badge(self, status: int) -> None:
         child = self._badge_children.get(status)
