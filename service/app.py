@@ -6,12 +6,15 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Final
 
 import anyio
 from fastapi import FastAPI, Request, Response
 
+from provenance import isolation
+from provenance.articles import MAX_PAYLOAD
 from service import openapi, problems
+from service.auth import RefusalAudit
 from service.badges import BadgeApp, BadgeService
 from service.context import ServiceContext, build_context
 from service.metrics import Metrics
@@ -22,9 +25,28 @@ from service.settings import Settings
 log = logging.getLogger("provenance.service")
 
 
+MULTIPART_FRAMING: Final = 64 * 1024  # bytes of boundaries and part headers around an upload's files
+SMALL_BODY: Final = 64 * 1024  # bytes: the body limit of every route that takes no upload
+
+
+def body_limits(settings: Settings) -> Callable[[str, str], int]:
+    """The body limit of each route (method, path), in bytes: uploads, article payloads, everything else."""
+    upload = settings.max_upload_bytes + MULTIPART_FRAMING
+    table = {
+        ("POST", "/v1/assets"): upload,
+        ("POST", "/v1/verify"): upload,
+        ("POST", "/verify"): upload,
+        ("POST", "/v1/articles"): MAX_PAYLOAD,
+    }
+    return lambda method, path: table.get((method, path), SMALL_BODY)
+
+
 def create_api(ctx: ServiceContext, metrics: Metrics, badges: BadgeService) -> FastAPI:
+    refusals = RefusalAudit(ctx.settings.audit_refusals_per_minute)
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        isolation.pool(ctx.settings.limits).warm()  # parsing workers started now, not by the first uploads
         report = reverify(ctx)  # a badge is never stale: decisions follow the current trust
         if report.checked:
             log.info(
@@ -35,6 +57,11 @@ def create_api(ctx: ServiceContext, metrics: Metrics, badges: BadgeService) -> F
             )
         badges.clear()
         yield
+        suppressed = refusals.flush()  # refusals counted since the last summary are not lost at shutdown
+        if suppressed is not None:
+            with ctx.session() as session:
+                session.add(suppressed.event())
+                session.commit()
         ctx.engine.dispose()
 
     api = FastAPI(
@@ -42,27 +69,26 @@ def create_api(ctx: ServiceContext, metrics: Metrics, badges: BadgeService) -> F
         version="0.1.0",
         summary="Signed C2PA provenance for news images and articles; badges only from verified claims.",
         lifespan=lifespan,
+        docs_url=None,  # served by service.openapi, with a Content-Security-Policy
+        redoc_url=None,
+        responses=problems.responses(500),
     )
     api.state.ctx = ctx
     api.state.metrics = metrics
     api.state.badges = badges
+    api.state.refusals = refusals
     problems.install(api)
     for module in (assets, articles, audit, ops, pages):
         api.include_router(module.router)
     openapi.install(api)
 
-    @api.middleware("http")
-    async def refuse_oversized(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        # Refuse a body whose declared length is over the limit before anything parses it (multipart
-        # framing gets 64 KiB of slack; the exact limit is enforced again while reading).
-        declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > ctx.settings.max_upload_bytes + 64 * 1024:
-            metrics.rejections.labels(reason="too_large").inc()
-            limit = ctx.settings.max_upload_bytes
-            return problems.Problem(
-                413, "input-too-large", "Input too large", f"bodies are limited to {limit} bytes"
-            ).response()
-        return await call_next(request)
+    def refused(reason: str) -> None:
+        metrics.rejections.labels(reason=reason).inc()
+
+    # Inside `measure`, so refused bodies are counted as requests too.
+    api.add_middleware(
+        BodyGuard, limit=body_limits(ctx.settings), seconds=ctx.settings.request_body_timeout, on_refused=refused
+    )
 
     @api.middleware("http")
     async def measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
@@ -77,45 +103,111 @@ def create_api(ctx: ServiceContext, metrics: Metrics, badges: BadgeService) -> F
     return api
 
 
-class BodyDeadline:
-    """ASGI middleware: a request body must arrive within ``seconds`` (no slow-loris uploads).
+def _declared_length(headers: list[tuple[bytes, bytes]]) -> int | None:
+    for name, value in headers:
+        if name == b"content-length":
+            return int(value) if value.isdigit() else None
+    return None
 
-    When the deadline passes, the application sees the client as gone, whatever it would have
-    answered is dropped, and the client gets a 408 problem.
+
+class BodyGuard:
+    """ASGI middleware: every request body is bounded in size and in time (the one body guard).
+
+    - A declared ``Content-Length`` over the route's limit is refused (413) before anything is read.
+    - Bytes are counted as they arrive, chunked bodies included: past the limit, the application's next
+      read fails with the 413 problem and nothing more is read; past a declared ``Content-Length`` (a
+      server that does not enforce framing), with a 400.
+    - The body must arrive within ``seconds`` (no slow-loris uploads), or the read fails with 408.
+
+    Once a body is refused, whatever the application would have answered is dropped and the client gets
+    the refusal (413 ``/problems/input-too-large`` or 408 ``/problems/request-timeout``).
     """
 
-    def __init__(self, app: Any, seconds: float) -> None:
+    def __init__(
+        self,
+        app: Any,
+        limit: Callable[[str, str], int],
+        seconds: float,
+        on_refused: Callable[[str], None] | None = None,
+    ) -> None:
         self.app = app
+        self.limit = limit
         self.seconds = seconds
+        self.on_refused = on_refused or (lambda _reason: None)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        path, root = scope["path"], scope.get("root_path", "")
+        limit = self.limit(scope["method"], path[len(root) :] if root and path.startswith(root) else path)
+        declared = _declared_length(scope["headers"])
+        if declared is not None and declared > limit:
+            self.on_refused("too_large")
+            await _too_large(limit).response()(scope, receive, send)
+            return
         deadline = anyio.current_time() + self.seconds
-        timed_out = started = False
+        received = 0
+        complete = started = False
+        refusal: problems.Problem | None = None
 
-        async def timed_receive() -> Any:
-            nonlocal timed_out
+        def refuse(problem: problems.Problem, reason: str) -> problems.Problem:
+            nonlocal refusal
+            refusal = problem
+            self.on_refused(reason)
+            return problem
+
+        async def guarded_receive() -> Any:
+            nonlocal received, complete
+            if refusal is not None:
+                raise refusal
+            if complete:  # the body is in: waiting for a disconnect has no deadline
+                return await receive()
             try:
                 with anyio.fail_after(max(0.0, deadline - anyio.current_time())):
-                    return await receive()
+                    message = await receive()
             except TimeoutError:
-                timed_out = True
-                return {"type": "http.disconnect"}
+                raise refuse(_too_slow(), "body_timeout") from None
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                complete = not message.get("more_body", False)
+                if received > limit:
+                    raise refuse(_too_large(limit), "too_large")
+                if declared is not None and received > declared:
+                    raise refuse(_longer_than_declared(declared), "bad_framing")
+            return message
 
         async def guarded_send(message: Any) -> None:
             nonlocal started
-            if timed_out:
-                return
+            if refusal is not None and not started:
+                return  # the application's answer to a refused body is replaced by the refusal
             started = started or message["type"] == "http.response.start"
             await send(message)
 
-        await self.app(scope, timed_receive, guarded_send)
-        if timed_out and not started:
-            await problems.Problem(
-                408, "request-timeout", "Request timeout", "the request body arrived too slowly"
-            ).response()(scope, receive, send)
+        try:
+            await self.app(scope, guarded_receive, guarded_send)
+        except Exception:
+            if refusal is None:
+                raise
+            log.debug("the application gave up on a refused body", exc_info=True)
+        if refusal is not None and not started:
+            await refusal.response()(scope, receive, send)
+
+
+def _too_large(limit: int) -> problems.Problem:
+    return problems.Problem(
+        413, "input-too-large", "Input too large", f"this request's body is limited to {limit} bytes"
+    )
+
+
+def _longer_than_declared(declared: int) -> problems.Problem:
+    return problems.Problem(
+        400, "bad-request", "Bad request", f"the body is longer than its Content-Length ({declared})"
+    )
+
+
+def _too_slow() -> problems.Problem:
+    return problems.Problem(408, "request-timeout", "Request timeout", "the request body arrived too slowly")
 
 
 def create_app(settings: Settings) -> Any:
@@ -124,7 +216,6 @@ def create_app(settings: Settings) -> Any:
     metrics = Metrics()
     badges = BadgeService(ctx.sessions, settings.badge_cache_seconds, settings.badge_max_age)
     api = create_api(ctx, metrics, badges)
-    api.add_middleware(BodyDeadline, seconds=settings.request_body_timeout)
     app = BadgeApp(badges, api, on_request=metrics.count_badge)
     app.api = api  # type: ignore[attr-defined]  # tests and the CLI reach the FastAPI app through it
     return app

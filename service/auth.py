@@ -3,15 +3,19 @@
 A token is ``pv_`` + 43 url-safe random characters, printed once at creation; the database keeps only
 its sha256. Lookups go by that hash (which an attacker cannot steer) and the stored hash is compared
 again in constant time. Roles: ``newsroom`` (upload), ``auditor`` (reports, verify), ``admin`` (all).
+Refused requests are audited within a bound (:class:`RefusalAudit`): flooding the service with bad
+tokens cannot grow the audit log faster than one row per allowed refusal plus one summary per minute.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import secrets
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass
 from typing import Final
 
@@ -99,3 +103,82 @@ class RateLimiter:
                 self._buckets.clear()
             self._buckets[key] = (tokens - 1.0, now)
             return 0.0
+
+
+@dataclass(frozen=True)
+class SuppressedRefusals:
+    """Refusals of one window that were counted but not written one by one."""
+
+    count: int
+    by_reason: dict[str, int]
+    window_start: dt.datetime
+    window_end: dt.datetime
+    written: int  # refusals of the same window written as their own rows
+
+    def event(self) -> AuditEvent:
+        """The one audit row standing for them."""
+        return AuditEvent(
+            kind="auth_failures_suppressed",
+            subject="refused requests beyond the per-minute audit limit",
+            detail={
+                "count": self.count,
+                "by_reason": self.by_reason,
+                "written": self.written,
+                "window_start": self.window_start.isoformat(),
+                "window_end": self.window_end.isoformat(),
+            },
+        )
+
+
+class RefusalAudit:
+    """Which refused requests get their own audit row (per process).
+
+    At most ``per_minute`` rows per window of ``window`` seconds (the first refusal opens a window);
+    beyond that, refusals are only counted, and the count becomes one summary row
+    (:class:`SuppressedRefusals`) when the next refusal finds the window over, or at shutdown
+    (:meth:`flush`). So every refusal is either a row or part of a summary's count.
+    """
+
+    def __init__(self, per_minute: int, window: float = 60.0) -> None:
+        self.limit = per_minute
+        self.window = window
+        self._lock = threading.Lock()
+        self._opened: float | None = None  # monotonic time the current window opened
+        self._opened_at = utcnow()
+        self._written = 0
+        self._suppressed: Counter[str] = Counter()
+
+    def admit(self, reason: str) -> tuple[bool, SuppressedRefusals | None]:
+        """Whether this refusal gets its own row, and the summary of a window that just closed (or None)."""
+        now = time.monotonic()
+        with self._lock:
+            closed = None
+            if self._opened is None or now - self._opened >= self.window:
+                closed = self._close(now)
+                self._opened, self._opened_at, self._written = now, utcnow(), 0
+            if self._written < self.limit:
+                self._written += 1
+                return True, closed
+            self._suppressed[reason] += 1
+            return False, closed
+
+    def flush(self) -> SuppressedRefusals | None:
+        """The summary of the current window, if it suppressed anything (at shutdown); the window is closed."""
+        with self._lock:
+            closed = self._close(time.monotonic())
+            self._opened, self._written = None, 0
+            return closed
+
+    def _close(self, now: float) -> SuppressedRefusals | None:
+        if self._opened is None or not self._suppressed:
+            return None
+        elapsed = min(now - self._opened, self.window)
+        summary = SuppressedRefusals(
+            count=sum(self._suppressed.values()),
+            by_reason=dict(sorted(self._suppressed.items())),
+            window_start=self._opened_at,
+            window_end=self._opened_at + dt.timedelta(seconds=elapsed),
+            written=self._written,
+        )
+        self._suppressed.clear()
+        return summary

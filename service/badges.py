@@ -204,14 +204,19 @@ class BadgeService:
         return json.dumps({"badges": out, "lang": lang}, ensure_ascii=False, separators=(",", ":")).encode()
 
 
+_KINDS: Final = {
+    400: ("bad-request", "Bad badge request"),
+    404: ("not-found", "Unknown badge"),
+    405: ("method-not-allowed", "Method not allowed"),
+}
+_ALLOW: Final = (b"allow", b"GET, HEAD")
+
+
 def _problem(status: int, detail: str) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
-    kind, title = ("not-found", "Unknown badge") if status == 404 else ("bad-request", "Bad badge request")
+    kind, title = _KINDS[status]
     body = json.dumps({"type": f"/problems/{kind}", "title": title, "status": status, "detail": detail})
-    return (
-        status,
-        [(b"content-type", b"application/problem+json"), (b"x-content-type-options", b"nosniff")],
-        body.encode(),
-    )
+    headers = [(b"content-type", b"application/problem+json"), (b"x-content-type-options", b"nosniff")]
+    return status, [*headers, _ALLOW] if status == 405 else headers, body.encode()
 
 
 _LANG_CACHE: dict[str, str | None] = {}
@@ -238,8 +243,11 @@ class BadgeApp:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
-        if scope["type"] != "http" or not path.startswith(PREFIX) or scope["method"] not in ("GET", "HEAD"):
+        if scope["type"] != "http" or not path.startswith(PREFIX):
             await self.app(scope, receive, send)
+            return
+        if scope["method"] not in ("GET", "HEAD"):  # badges are read-only; the body is never read
+            await self._send(send, *_problem(405, "badges answer GET and HEAD only"), False)
             return
         accept_language: str | None = None
         if_none_match: bytes | None = None

@@ -1,7 +1,9 @@
 """RFC 9457 problem details: the one place where errors become HTTP responses.
 
 Every problem has a stable ``type`` (``/problems/<kind>``), a short ``title``, the HTTP ``status`` and a
-human ``detail``. Library errors map by class; nothing internal (tracebacks, paths) is ever sent.
+human ``detail``. Library errors map by class; nothing internal (tracebacks, paths) is ever sent, and a
+5xx problem never carries the library's diagnostics (they are hints for the operator, who gets them in
+the log). :class:`ProblemDetails` and :func:`responses` document the same answers in the OpenAPI.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from provenance import (
@@ -25,6 +28,7 @@ from provenance import (
     UpstreamConflictError,
     VerificationError,
 )
+from provenance.errors import InputTooComplexError, ParserBusyError, ParserUnavailableError
 
 log = logging.getLogger("provenance.service")
 
@@ -42,28 +46,98 @@ class Problem(Exception):
     def response(self) -> JSONResponse:
         body = {"type": f"/problems/{self.kind}", "title": self.title, "status": self.status, "detail": self.detail}
         return JSONResponse(
-            {**body, **self.extra}, status_code=self.status, media_type=MEDIA_TYPE, headers=self.headers
+            {**body, **self.extra},
+            status_code=self.status,
+            media_type=MEDIA_TYPE,
+            headers={"X-Content-Type-Options": "nosniff", **self.headers},
         )
+
+
+class FieldError(BaseModel):
+    """One part of a request that does not match the API."""
+
+    loc: list[str | int] = Field(description="Where: body, query, path or header, then the field")
+    msg: str
+
+
+class ProblemDetails(BaseModel):
+    """RFC 9457 problem details: every error answer, as ``application/problem+json``."""
+
+    model_config = ConfigDict(title="Problem", extra="allow")
+
+    type: str = Field(
+        description="Stable problem type, e.g. /problems/input-too-large", examples=["/problems/not-found"]
+    )
+    title: str = Field(description="Short summary of the problem type")
+    status: int = Field(description="The HTTP status code")
+    detail: str = Field(description="What went wrong with this request")
+    errors: list[FieldError] | None = Field(default=None, description="For /problems/invalid-request: each mismatch")
+
+
+_SCHEMA_REF = f"#/components/schemas/{ProblemDetails.__name__}"
+_WHEN: dict[int, str] = {
+    400: "Malformed request (bad multipart framing, unsupported parameter value)",
+    401: "Missing or unknown token (`/problems/unauthorized`)",
+    403: "The token lacks the role (`/problems/forbidden`)",
+    404: "Unknown resource (`/problems/not-found`)",
+    405: "Method not allowed (the `Allow` header lists the methods)",
+    408: "The request body arrived too slowly (`/problems/request-timeout`)",
+    409: "The declaration contradicts an AI claim upstream (`/problems/upstream-conflict`)",
+    413: "Body or file over its limit (`/problems/input-too-large`)",
+    415: "Unsupported media type (`/problems/unsupported-media`)",
+    422: "Invalid request or input (`/problems/invalid-request`, `input-error`, `manifest-error`, …)",
+    429: "Rate limit reached (`Retry-After` says when to retry)",
+    500: "Server-side failure (signing, key, internal); the operator has the details",
+    503: "Not ready (database or blob storage unavailable) or every parser busy (`Retry-After` says when to retry)",
+}
+
+
+def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` entries: each status answered with a :class:`ProblemDetails` document."""
+    return {
+        status: {"description": _WHEN[status], "content": {MEDIA_TYPE: {"schema": {"$ref": _SCHEMA_REF}}}}
+        for status in statuses
+    }
+
+
+def openapi_schemas() -> dict[str, Any]:
+    """The component schemas :func:`responses` refers to."""
+    schema = ProblemDetails.model_json_schema(ref_template="#/components/schemas/{model}")
+    nested: dict[str, Any] = schema.pop("$defs", {})
+    return {ProblemDetails.__name__: schema, **nested}
 
 
 # Most specific first.
 _LIBRARY: list[tuple[type[ProvenanceError], int, str]] = [
     (UpstreamConflictError, 409, "Declaration contradicts an upstream AI claim"),
     (InputTooLargeError, 413, "Input too large"),
+    (InputTooComplexError, 422, "Input too complex"),
     (UnsupportedMediaError, 415, "Unsupported media type"),
     (InputError, 422, "Input rejected"),
     (ManifestError, 422, "Malformed C2PA manifest"),
     (SigningError, 500, "Signing failed"),
     (VerificationError, 500, "Signed result did not verify"),
     (KeyMaterialError, 500, "Signing key unavailable"),
+    (ParserBusyError, 503, "Parsers busy"),
+    (ParserUnavailableError, 503, "Parsers unavailable"),
 ]
+
+#: Seconds a client is told to wait when every isolated parser is busy.
+BUSY_RETRY_AFTER = 5
 
 
 def from_library(exc: ProvenanceError) -> Problem:
-    for cls, status, title in _LIBRARY:
-        if isinstance(exc, cls):
-            return Problem(status, exc.kind, title, exc.diagnostics())
-    return Problem(500, exc.kind, "Provenance error", exc.diagnostics())
+    """The problem answering ``exc``: 4xx with its diagnostics for the client's errors, 5xx without them."""
+    status, title = next(((s, t) for cls, s, t in _LIBRARY if isinstance(exc, cls)), (500, "Provenance error"))
+    if isinstance(exc, ParserBusyError):
+        problem = Problem(status, exc.kind, title, "every parser is busy; try again shortly")
+        problem.headers["Retry-After"] = str(BUSY_RETRY_AFTER)
+        return problem
+    if status >= 500:  # the diagnostics of a server-side failure are for the operator (logged), not the client
+        return Problem(
+            status, exc.kind, title, "the service could not complete this request; it is not a fault of the request"
+        )
+    return Problem(status, exc.kind, title, exc.diagnostics())
 
 
 def install(app: FastAPI) -> None:
@@ -89,8 +163,10 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        kind = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
-        return Problem(exc.status_code, kind, str(exc.detail), str(exc.detail)).response()
+        kind = {400: "bad-request", 404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
+        problem = Problem(exc.status_code, kind, str(exc.detail), str(exc.detail))
+        problem.headers.update(exc.headers or {})  # 405 carries Allow
+        return problem.response()
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:

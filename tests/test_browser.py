@@ -185,7 +185,7 @@ def test_verify_page_verdicts(browser: Browser, site: Server, tmp_path: Path) ->
         data={"declaration": json.dumps({"source": "ai_generated"})},
         timeout=30,
     ).json()
-    stamped = httpx.get(upload["links"]["content"], timeout=10).content
+    stamped = httpx.get(site.base + upload["links"]["content"], timeout=10).content  # links are absolute paths
     (tmp_path / "ai.jpg").write_bytes(stamped)
     (tmp_path / "tampered.jpg").write_bytes(assets.tampered_pixels(stamped))
     (tmp_path / "garbage.jpg").write_bytes(bytes(range(256)) * 20)

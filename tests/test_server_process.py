@@ -44,24 +44,25 @@ def test_upload_badge_report_verify_over_http(server: tuple[str, Path, Path]) ->
     assert upload.status_code == 201, upload.text
     asset = upload.json()
     assert asset["labels"] == ["ai_generated"]
+    links = {name: base + path for name, path in asset["links"].items()}  # absolute paths: no public base URL
 
-    badge = httpx.get(asset["links"]["badge_svg"] + "?lang=zh-Hans", timeout=10)
+    badge = httpx.get(links["badge_svg"] + "?lang=zh-Hans", timeout=10)
     assert badge.status_code == 200
     assert badge.headers["content-type"] == "image/svg+xml"
     assert "AI 生成的图像" in badge.text
-    again = httpx.get(asset["links"]["badge_svg"] + "?lang=zh-Hans", headers={"If-None-Match": badge.headers["etag"]})
+    again = httpx.get(links["badge_svg"] + "?lang=zh-Hans", headers={"If-None-Match": badge.headers["etag"]})
     assert again.status_code == 304
-    english = httpx.get(asset["links"]["badge_svg"], headers={"If-None-Match": badge.headers["etag"]})
+    english = httpx.get(links["badge_svg"], headers={"If-None-Match": badge.headers["etag"]})
     assert english.status_code == 200  # another language is another representation
     assert "AI-generated image" in english.text
 
-    assert httpx.get(asset["links"]["report"], timeout=10).status_code == 401
-    report = httpx.get(asset["links"]["report"], headers=auditor, timeout=30)
+    assert httpx.get(links["report"], timeout=10).status_code == 401
+    report = httpx.get(links["report"], headers=auditor, timeout=30)
     assert report.status_code == 200
     assert report.json()["verification"]["state"] == "trusted"
     assert report.json()["stamped_by"]["role"] == "newsroom"
 
-    content = httpx.get(asset["links"]["content"], timeout=10).content
+    content = httpx.get(links["content"], timeout=10).content
     trust = TrustConfig.from_files([keys / "root.pem"])
     assert inspect(content, trust).labels == ("ai_generated",)
     verified = httpx.post(

@@ -94,7 +94,10 @@ class Published:
 def published(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Published]:
     root = tmp_path_factory.mktemp("published")
     init_dev_keys(root / "keys", ORG)
-    settings = service_settings(root / "var", root / "keys", rate_limit_per_minute=1_000_000)
+    # Every refusal of the role tests below gets its own audit row (they are checked one by one).
+    settings = service_settings(
+        root / "var", root / "keys", rate_limit_per_minute=1_000_000, audit_refusals_per_minute=1_000_000
+    )
     with running(settings) as svc:
         upload = images.jpeg(seed=1)
         ai = svc.upload(upload, {"source": "ai_generated", "title": "Storm over the harbour"})
@@ -138,13 +141,13 @@ def test_upload_stamps_stores_and_serves(
     assert body["media_type"] == media_type
     assert (body["state"], body["labels"]) == ("trusted", labels)
     assert body["declaration"] == {"source": source, "title": "A picture"}
-    base = f"http://testserver/v1/assets/{body['id']}"
+    base = f"/v1/assets/{body['id']}"  # no public_base_url configured: absolute paths, never the Host header
     assert body["links"] == {
         "self": base,
         "content": f"{base}/content",
         "manifest": f"{base}/manifest.c2pa",
-        "badge_svg": f"http://testserver/v1/badges/{body['id']}.svg",
-        "badge_json": f"http://testserver/v1/badges/{body['id']}.json",
+        "badge_svg": f"/v1/badges/{body['id']}.svg",
+        "badge_json": f"/v1/badges/{body['id']}.json",
         "report": f"{base}/report",
     }
     assert response.headers["location"] == base
@@ -263,7 +266,7 @@ def test_article_is_stamped_and_its_text_verifies_with_the_linked_manifest(
     manifest = service.client.get(manifest_path)
     assert manifest.status_code == 200
     assert manifest.headers["content-type"] == "application/c2pa"
-    assert body["links"]["manifest"] == f"http://testserver{manifest_path}"
+    assert body["links"]["manifest"] == manifest_path
 
     verdict = inspect(text.content, service.ctx.trust, sidecar=manifest.content)
     assert (verdict.state.value, list(verdict.labels)) == ("trusted", labels)

@@ -1,20 +1,21 @@
 """Badge bodies: SVG, HTML and JSON, built only from a decision (state + label ids) and the vocabulary.
 
 Invariant: every word a badge shows comes from :mod:`provenance.vocabulary`; nothing from a manifest,
-a title or a request reaches the output. SVG has no scripts and no external references; HTML carries
-one inline style block, allowed by its hash in the Content-Security-Policy.
+a title or a request reaches the output, except the JSON's ``signer`` (the signing certificate's
+organisation, with hidden characters made visible by :func:`provenance.display.visible`). SVG has no
+scripts and no external references; HTML carries one inline style block, allowed by its hash in the
+Content-Security-Policy.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 from dataclasses import dataclass
-from html import escape
 from typing import Final
 
+from provenance.display import visible
 from provenance.vocabulary import badge_text, label_text, meaning
+from service.render import markup
 
 
 @dataclass(frozen=True)
@@ -63,10 +64,10 @@ def svg(decision: BadgeDecision, lang: str) -> bytes:
     badge = look(decision, lang)
     background, foreground = _COLOURS[badge.tone]
     width = _text_width(badge.text) + 20
-    text = escape(badge.text)
+    text = markup.text(badge.text)
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="22" viewBox="0 0 {width} 22" '
-        f'role="img" aria-label="{text}" lang="{escape(lang)}">'
+        f'role="img" aria-label="{text}" lang="{markup.text(lang)}">'
         f"<title>{text}</title>"
         f'<rect width="{width}" height="22" rx="11" fill="{background}"/>'
         f'<text x="{width // 2}" y="15" fill="{foreground}" font-family="system-ui,sans-serif" font-size="12" '
@@ -80,16 +81,14 @@ _STYLE: Final = (
     ".ai{background:#5b21b6}.neutral{background:#1f2937}.invalid{background:#b91c1c}.unverified{background:#6b7280}"
 )
 #: CSP for the HTML badge: nothing but its own inline style.
-HTML_CSP: Final = (
-    "default-src 'none'; style-src 'sha256-" + base64.b64encode(hashlib.sha256(_STYLE.encode()).digest()).decode() + "'"
-)
+HTML_CSP: Final = f"default-src 'none'; style-src {markup.source_hash(_STYLE)}"
 
 
 def html(decision: BadgeDecision, lang: str) -> bytes:
     badge = look(decision, lang)
-    text = escape(badge.text)
+    text = markup.text(badge.text)
     return (
-        f'<!doctype html><html lang="{escape(lang)}"><head><meta charset="utf-8"><title>{text}</title>'
+        f'<!doctype html><html lang="{markup.text(lang)}"><head><meta charset="utf-8"><title>{text}</title>'
         f"<style>{_STYLE}</style></head>"
         f'<body><span class="{badge.tone}" role="img" aria-label="{text}">{text}</span></body></html>'
     ).encode()
@@ -107,7 +106,8 @@ def as_dict(decision: BadgeDecision, lang: str) -> dict[str, object]:
         "labels": [{"id": label, "text": label_text(label, lang)} for label in decision.labels],
         "badge": {"text": badge.text, "tone": badge.tone},
         "lang": lang,
-        "signer": decision.signer if decision.state == "trusted" else None,
+        # badge.js shows the signer (a certificate's organisation) as text: hidden characters made visible
+        "signer": visible(decision.signer) if decision.state == "trusted" and decision.signer else None,
         "stamped_at": decision.stamped_at,
         "description": meaning(described, lang) if described else None,
         "report_url": "/verify",

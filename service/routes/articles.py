@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Final
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Path, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from service.deps import ContextDep, NewsroomDep
+from provenance.articles import MAX_PAYLOAD
+from service import problems
+from service.deps import ContextDep, NewsroomDep, PublicBaseDep
 from service.ingest import ingest_article
 from service.problems import Problem
 from service.routes.assets import blob_response
@@ -15,21 +17,25 @@ from service.store.db import ArticleVersion
 
 router = APIRouter(prefix="/v1/articles", tags=["articles"])
 
-MAX_ARTICLE_BYTES = 5 * 1024 * 1024
+MAX_VERSION: Final = 2**31 - 1  # the database's version column is a 32-bit integer on every backend
+#: A version number in a path: out of range (0, negative, beyond 32 bits) is a 422, never a database error.
+Version = Annotated[int, Path(ge=1, le=MAX_VERSION, description="The version number (1, 2, …)")]
+READ_ERRORS = problems.responses(404, 422)
 
 
-def article_links(request: Request, row: ArticleVersion) -> dict[str, str]:
-    base = f"{str(request.base_url).rstrip('/')}/v1/articles/{row.article_id}/v{row.version}"
+def article_links(base: str, row: ArticleVersion) -> dict[str, str]:
+    """The version's links under ``base`` (the public base URL, or empty for absolute paths)."""
+    version = f"{base}/v1/articles/{row.article_id}/v{row.version}"
     return {
-        "text": f"{base}.txt",
-        "manifest": f"{base}.c2pa",
-        "report": f"{base}/report",
-        "badge_svg": f"{str(request.base_url).rstrip('/')}/v1/badges/{row.article_id}.svg",
-        "badge_json": f"{str(request.base_url).rstrip('/')}/v1/badges/{row.article_id}.json",
+        "text": f"{version}.txt",
+        "manifest": f"{version}.c2pa",
+        "report": f"{version}/report",
+        "badge_svg": f"{base}/v1/badges/{row.article_id}.svg",
+        "badge_json": f"{base}/v1/badges/{row.article_id}.json",
     }
 
 
-def article_public(request: Request, row: ArticleVersion) -> dict[str, Any]:
+def article_public(base: str, row: ArticleVersion) -> dict[str, Any]:
     return {
         "id": row.article_id,
         "version": row.version,
@@ -38,24 +44,38 @@ def article_public(request: Request, row: ArticleVersion) -> dict[str, Any]:
         "state": row.state,
         "labels": row.labels,
         "created_at": row.created_at.isoformat(),
-        "links": article_links(request, row),
+        "links": article_links(base, row),
     }
 
 
-@router.post("", status_code=201, summary="Stamp an article payload (a new version becomes a correction)")
-async def post_article(request: Request, response: Response, ctx: ContextDep, caller: NewsroomDep) -> dict[str, Any]:
+ARTICLE_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": f"The CMS article payload (JSON, at most {MAX_PAYLOAD} bytes)",
+        "content": {"application/json": {"schema": {"type": "object"}}},
+    }
+}
+
+
+@router.post(
+    "",
+    status_code=201,
+    summary="Stamp an article payload (a new version becomes a correction)",
+    openapi_extra=ARTICLE_BODY,
+    responses=problems.responses(401, 403, 408, 409, 413, 422, 429),
+)
+async def post_article(
+    request: Request, response: Response, ctx: ContextDep, base: PublicBaseDep, caller: NewsroomDep
+) -> dict[str, Any]:
+    # Bounded while it streams: the body guard (service.app) refuses past MAX_PAYLOAD with a 413.
     body = await request.body()
-    if len(body) > MAX_ARTICLE_BYTES:
-        raise Problem(
-            413, "input-too-large", "Input too large", f"article payloads are limited to {MAX_ARTICLE_BYTES} bytes"
-        )
     result = await run_in_threadpool(ingest_article, ctx, body, caller)
     if result.created:
         for label in result.row.labels or ["none"]:
             request.app.state.metrics.stamps.labels(kind="article", label=label).inc()
     else:
         response.status_code = 200
-    return article_public(request, result.row)
+    return article_public(base, result.row)
 
 
 def version_row(ctx: ContextDep, article_id: str, version: int) -> ArticleVersion:
@@ -66,8 +86,13 @@ def version_row(ctx: ContextDep, article_id: str, version: int) -> ArticleVersio
     return row
 
 
-@router.get("/{article_id}/v{version}.txt", summary="Canonical text of a version", response_class=Response)
-def get_text(request: Request, ctx: ContextDep, article_id: str, version: int) -> Response:
+@router.get(
+    "/{article_id}/v{version}.txt",
+    summary="Canonical text of a version",
+    response_class=Response,
+    responses=READ_ERRORS,
+)
+def get_text(request: Request, ctx: ContextDep, article_id: str, version: Version) -> Response:
     row = version_row(ctx, article_id, version)
     manifest = f"/v1/articles/{article_id}/v{version}.c2pa"
     return blob_response(
@@ -76,7 +101,12 @@ def get_text(request: Request, ctx: ContextDep, article_id: str, version: int) -
     )  # fmt: skip
 
 
-@router.get("/{article_id}/v{version}.c2pa", summary="Detached manifest of a version", response_class=Response)
-def get_article_manifest(request: Request, ctx: ContextDep, article_id: str, version: int) -> Response:
+@router.get(
+    "/{article_id}/v{version}.c2pa",
+    summary="Detached manifest of a version",
+    response_class=Response,
+    responses=READ_ERRORS,
+)
+def get_article_manifest(request: Request, ctx: ContextDep, article_id: str, version: Version) -> Response:
     row = version_row(ctx, article_id, version)
     return blob_response(request, ctx.blobs.get(row.manifest_sha256), "application/c2pa", row.manifest_sha256)

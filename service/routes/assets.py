@@ -6,17 +6,43 @@ import hashlib
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Header, Request, Response, UploadFile
+from fastapi import APIRouter, Header, Request, Response
 from pydantic import BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from provenance.stamp import Source
-from service.deps import ContextDep, NewsroomDep
+from service import problems
+from service.deps import ContextDep, NewsroomDep, PublicBaseDep, read_form
 from service.ingest import Declaration, ingest_asset
 from service.problems import Problem
+from service.render import markup
 from service.store.db import Asset
 
 router = APIRouter(prefix="/v1/assets", tags=["assets"])
+
+DECLARATION_HELP = "JSON: source, title?, credit?, external_id?, override_upstream?"
+#: The upload form, documented by hand: the route reads it itself, after authentication.
+UPLOAD_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file", "declaration"],
+                    "properties": {
+                        "file": {
+                            "type": "string",
+                            "contentMediaType": "application/octet-stream",
+                            "description": "The image",
+                        },
+                        "declaration": {"type": "string", "description": DECLARATION_HELP},
+                    },
+                }
+            }
+        },
+    }
+}
 
 
 class DeclarationIn(BaseModel):
@@ -31,8 +57,8 @@ class DeclarationIn(BaseModel):
     override_upstream: str | None = Field(default=None, max_length=2000)
 
 
-def links(request: Request, asset_id: str) -> dict[str, str]:
-    base = str(request.base_url).rstrip("/")
+def links(base: str, asset_id: str) -> dict[str, str]:
+    """The asset's links under ``base`` (the public base URL, or empty for absolute paths)."""
     return {
         "self": f"{base}/v1/assets/{asset_id}",
         "content": f"{base}/v1/assets/{asset_id}/content",
@@ -43,7 +69,7 @@ def links(request: Request, asset_id: str) -> dict[str, str]:
     }
 
 
-def asset_public(request: Request, row: Asset) -> dict[str, Any]:
+def asset_public(base: str, row: Asset) -> dict[str, Any]:
     return {
         "id": row.id,
         "sha256": row.upload_sha256,
@@ -53,43 +79,36 @@ def asset_public(request: Request, row: Asset) -> dict[str, Any]:
         "labels": row.labels,
         "declaration": row.declaration,
         "created_at": row.created_at.isoformat(),
-        "links": links(request, row.id),
+        "links": links(base, row.id),
     }
 
 
-async def read_limited(upload: UploadFile, limit: int) -> bytes:
-    """The upload's bytes, refusing (413) as soon as they exceed ``limit``."""
-    chunks: list[bytes] = []
-    size = 0
-    while chunk := await upload.read(1024 * 1024):
-        size += len(chunk)
-        if size > limit:
-            raise Problem(413, "input-too-large", "Input too large", f"uploads are limited to {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-@router.post("", status_code=201, summary="Upload an image: inspect, stamp, store")
+@router.post(
+    "",
+    status_code=201,
+    summary="Upload an image: inspect, stamp, store",
+    openapi_extra=UPLOAD_BODY,
+    responses=problems.responses(400, 401, 403, 408, 409, 413, 415, 422, 429),
+)
 async def upload_asset(
     request: Request,
     response: Response,
     ctx: ContextDep,
+    base: PublicBaseDep,
     caller: NewsroomDep,
-    file: Annotated[UploadFile, File(description="The image")],
-    declaration: Annotated[str, Form(description="JSON: source, title?, credit?, external_id?, override_upstream?")],
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> dict[str, Any]:
+    form = await read_form(request, ctx.settings.max_upload_bytes, files=("file",), fields=("declaration",))
     try:
-        declared = DeclarationIn.model_validate(json.loads(declaration))
+        declared = DeclarationIn.model_validate(json.loads(form.fields["declaration"]))
     except (json.JSONDecodeError, ValidationError) as exc:
         raise Problem(422, "invalid-declaration", "Invalid declaration", str(exc).splitlines()[0]) from exc
     except RecursionError as exc:
         raise Problem(
             422, "invalid-declaration", "Invalid declaration", "the declaration is nested too deeply"
         ) from exc
-    data = await read_limited(file, ctx.settings.max_upload_bytes)
     result = await run_in_threadpool(
-        ingest_asset, ctx, data, Declaration(**declared.model_dump()), caller, idempotency_key
+        ingest_asset, ctx, form.files["file"], Declaration(**declared.model_dump()), caller, idempotency_key
     )
     metrics = request.app.state.metrics
     if result.created:
@@ -97,8 +116,8 @@ async def upload_asset(
             metrics.stamps.labels(kind="image", label=label).inc()
     else:
         response.status_code = 200
-    response.headers["Location"] = links(request, result.row.id)["self"]
-    return asset_public(request, result.row)
+    response.headers["Location"] = links(base, result.row.id)["self"]
+    return asset_public(base, result.row)
 
 
 def asset_row(ctx: ContextDep, asset_id: str) -> Asset:
@@ -110,25 +129,35 @@ def asset_row(ctx: ContextDep, asset_id: str) -> Asset:
 
 
 def blob_response(request: Request, data: bytes, media_type: str, digest: str, **headers: str) -> Response:
+    """Stored bytes, immutable by digest; never run as a document (:data:`markup.DOWNLOAD_CSP`, nosniff)."""
     etag = f'"{digest}"'
-    common = {"ETag": etag, "Cache-Control": "public, max-age=31536000, immutable", "X-Content-Type-Options": "nosniff"}
+    common = {"ETag": etag, "Cache-Control": "public, max-age=31536000, immutable",
+              **markup.security_headers(markup.DOWNLOAD_CSP)}  # fmt: skip
     if etag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
         return Response(status_code=304, headers={**common, **headers})
     return Response(data, media_type=media_type, headers={**common, **headers})
 
 
-@router.get("/{asset_id}", summary="The stored asset and its decision")
-def get_asset(request: Request, ctx: ContextDep, asset_id: str) -> dict[str, Any]:
-    return asset_public(request, asset_row(ctx, asset_id))
+NOT_FOUND = problems.responses(404)
 
 
-@router.get("/{asset_id}/content", summary="The stamped bytes", response_class=Response)
+@router.get("/{asset_id}", summary="The stored asset and its decision", responses=NOT_FOUND)
+def get_asset(ctx: ContextDep, base: PublicBaseDep, asset_id: str) -> dict[str, Any]:
+    return asset_public(base, asset_row(ctx, asset_id))
+
+
+@router.get("/{asset_id}/content", summary="The stamped bytes", response_class=Response, responses=NOT_FOUND)
 def get_content(request: Request, ctx: ContextDep, asset_id: str) -> Response:
     row = asset_row(ctx, asset_id)
     return blob_response(request, ctx.blobs.get(row.stamped_sha256), row.media_type, row.stamped_sha256)
 
 
-@router.get("/{asset_id}/manifest.c2pa", summary="The embedded C2PA manifest store", response_class=Response)
+@router.get(
+    "/{asset_id}/manifest.c2pa",
+    summary="The embedded C2PA manifest store",
+    response_class=Response,
+    responses=NOT_FOUND,
+)
 def get_manifest(request: Request, ctx: ContextDep, asset_id: str) -> Response:
     row = asset_row(ctx, asset_id)
     return blob_response(request, row.manifest, "application/c2pa", hashlib.sha256(row.manifest).hexdigest())

@@ -7,6 +7,7 @@ from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
+from service import problems
 from service.deps import ContextDep
 from service.problems import Problem
 
@@ -18,7 +19,7 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="Storage and keys are usable")
+@router.get("/readyz", summary="Storage and keys are usable", responses=problems.responses(503))
 def readyz(ctx: ContextDep) -> dict[str, str]:
     try:
         with ctx.engine.connect() as connection:

@@ -1,6 +1,7 @@
 """Human pages: the badge script and its stylesheet, the demo news page, and the verify page.
 
-Every value written into HTML is escaped; label words come only from the vocabulary. Pages are sent
+Every value written into HTML goes through :func:`service.render.markup.text` (hidden characters of
+manifest strings made visible, then escaped); label words come only from the vocabulary. Pages are sent
 with a strict Content-Security-Policy (scripts and styles from this origin only, nothing inline).
 """
 
@@ -9,11 +10,10 @@ from __future__ import annotations
 import base64
 import math
 import zlib
-from html import escape
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, File, Request, UploadFile
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
@@ -21,17 +21,14 @@ from starlette.concurrency import run_in_threadpool
 from provenance import ProvenanceError, media
 from provenance.models import Verdict
 from provenance.vocabulary import badge_text, label_text
-from service.deps import ContextDep
-from service.routes.assets import read_limited
-from service.routes.audit import verify_bytes
+from service import problems
+from service.deps import ContextDep, read_form
+from service.render import markup
+from service.routes.audit import VERIFY_BODY, verify_bytes
 from service.store.db import ArticleVersion, Asset
 
 router = APIRouter(tags=["pages"])
 STATIC = Path(__file__).resolve().parent.parent / "static"
-PAGE_CSP = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
-    "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
-)
 _TEXT = {
     "en": {
         "title": "AI news", "lead": "Lead story", "related": "Related articles", "switch": "中文",
@@ -66,12 +63,11 @@ def badge_css() -> Response:
 def _page(lang: str, title: str, body: str, status: int = 200, script: str = "/v1/badge.js") -> HTMLResponse:
     html = (
         f'<!doctype html><html lang="{lang}"><head><meta charset="utf-8">'
-        f'<meta name="viewport" content="width=device-width, initial-scale=1"><title>{escape(title)}</title>'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1"><title>{markup.text(title)}</title>'
         '<link rel="stylesheet" href="/v1/badge.css"><link rel="stylesheet" href="/static/page.css">'
         f'<script src="{script}" defer></script></head><body>{body}</body></html>'
     )
-    return HTMLResponse(html, status_code=status, headers={"Content-Security-Policy": PAGE_CSP,
-                                                          "X-Content-Type-Options": "nosniff"})  # fmt: skip
+    return HTMLResponse(html, status_code=status, headers=markup.security_headers(markup.PAGE_CSP))
 
 
 @router.get("/favicon.ico", include_in_schema=False, response_class=Response)
@@ -123,33 +119,33 @@ def demo(ctx: ContextDep, lang: str = "zh-Hans", image: str | None = None) -> HT
     picture = chosen[0] if chosen else default or next((i for i in images if "ai_generated" in i.labels), None)
     other = "en" if lang == "zh-Hans" else "zh-Hans"
     parts = [
-        f'<header><h1>{escape(text["title"])}</h1><nav><a id="lang-toggle" href="/demo?lang={other}">'
-        f'{escape(text["switch"])}</a> · <a href="/verify">{escape(text["verify"])}</a></nav></header><main>'
+        f'<header><h1>{markup.text(text["title"])}</h1><nav><a id="lang-toggle" href="/demo?lang={other}">'
+        f'{markup.text(text["switch"])}</a> · <a href="/verify">{markup.text(text["verify"])}</a></nav></header><main>'
     ]
     if lead is None and picture is None:
-        parts.append(f"<p>{escape(text['empty'])}</p>")
+        parts.append(f"<p>{markup.text(text['empty'])}</p>")
     if lead is not None:
         headline = str(lead.verdict.get("title") or lead.external_id)
         parts.append(
             f'<article class="lead"><h2 id="lead-headline" data-provenance-ref="{lead.article_id}">'
-            f"{escape(headline)}</h2>"
+            f"{markup.text(headline)}</h2>"
         )
         if picture is not None:
             parts.append(_figure(picture, "lead-caption", str(picture.declaration.get("title") or text["image"])))
         parts.append(
-            f'<p><a href="/v1/articles/{lead.article_id}/v{lead.version}.txt">{escape(lead.external_id)}</a></p>'
+            f'<p><a href="/v1/articles/{lead.article_id}/v{lead.version}.txt">{markup.text(lead.external_id)}</a></p>'
             "</article>"
         )
     related = [a for a in articles if lead is None or a.article_id != lead.article_id]
     if related:
-        parts.append(f'<section class="related"><h2>{escape(text["related"])}</h2><ul>')
+        parts.append(f'<section class="related"><h2>{markup.text(text["related"])}</h2><ul>')
         for item in related:
             headline = str(item.verdict.get("title") or item.external_id)
             thumb = by_article.get(item.external_id)
             parts.append(
-                f'<li data-external-id="{escape(item.external_id)}">'
+                f'<li data-external-id="{markup.text(item.external_id)}">'
                 + (_figure(thumb, None, str(thumb.declaration.get("title") or text["image"])) if thumb else "")
-                + f'<p class="headline" data-provenance-ref="{item.article_id}">{escape(headline)}</p></li>'
+                + f'<p class="headline" data-provenance-ref="{item.article_id}">{markup.text(headline)}</p></li>'
             )
         parts.append("</ul></section>")
     parts.append("</main>")
@@ -159,13 +155,14 @@ def demo(ctx: ContextDep, lang: str = "zh-Hans", image: str | None = None) -> HT
 def _figure(asset: Asset, caption_id: str | None, caption: str) -> str:
     ident = f' id="{caption_id}"' if caption_id else ""
     return (
-        f'<figure><img src="/v1/assets/{asset.id}/content" alt="{escape(caption)}">'
-        f'<figcaption{ident} class="caption" data-provenance-ref="{asset.id}">{escape(caption)}</figcaption></figure>'
+        f'<figure><img src="/v1/assets/{asset.id}/content" alt="{markup.text(caption)}">'
+        f'<figcaption{ident} class="caption" data-provenance-ref="{asset.id}">{markup.text(caption)}</figcaption>'
+        "</figure>"
     )
 
 
 def _form(message: str = "") -> str:
-    error = f'<p class="error" role="alert">{escape(message)}</p>' if message else ""
+    error = f'<p class="error" role="alert">{markup.text(message)}</p>' if message else ""
     return (
         "<header><h1>Verify a file · 验证文件</h1></header><main>"
         f"{error}"
@@ -203,21 +200,22 @@ def _thumbnails(verdict: Verdict) -> dict[str, str]:
 
 def _node(node: dict[str, Any], images: dict[str, str]) -> str:
     actions = "".join(
-        f"<li>{escape(str(a.get('action')))}"
-        + (f" — {escape(str(a.get('digital_source_type')))}" if a.get("digital_source_type") else "")
+        f"<li>{markup.text(a.get('action'))}"
+        + (f" — {markup.text(a.get('digital_source_type'))}" if a.get("digital_source_type") else "")
         + "</li>"
         for a in node.get("actions", [])
     )
     signer = node.get("signer") or {}
-    who = escape(str(signer.get("organization") or signer.get("common_name") or "—"))
+    who = markup.text(signer.get("organization") or signer.get("common_name") or "—")
     children = "".join(_node(child, images) for child in node.get("ingredients", []))
     thumb = node.get("thumbnail") or {}
     src = images.get(str(thumb.get("identifier"))) if isinstance(thumb, dict) else None
-    picture = f'<img class="thumbnail" src="{escape(src)}" alt="" width="96"> ' if src else ""
+    picture = f'<img class="thumbnail" src="{markup.text(src)}" alt="" width="96"> ' if src else ""
     return (
         f"<li>{picture}"
-        f'<span class="state state--{escape(str(node.get("state")))}">{escape(str(node.get("state")))}</span> '
-        f"{escape(str(node.get('title') or node.get('label') or '—'))} · {escape(str(node.get('relationship') or ''))} "
+        f'<span class="state state--{markup.text(node.get("state"))}">{markup.text(node.get("state"))}</span> '
+        f"{markup.text(node.get('title') or node.get('label') or '—')} · "
+        f"{markup.text(node.get('relationship') or '')} "
         f"· {who}<ul>{actions}</ul>" + (f"<ol>{children}</ol>" if children else "") + "</li>"
     )
 
@@ -245,14 +243,15 @@ def _verdict_html(verdict: dict[str, Any], images: dict[str, str]) -> str:
         ("Signed at · 时间", str(signer.get("time") or "—")),
         ("SHA-256", str(verdict.get("sha256"))),
     ]
-    table = "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in rows)
+    table = "".join(f"<tr><th>{markup.text(k)}</th><td>{markup.text(v)}</td></tr>" for k, v in rows)
     codes = verdict.get("codes") or {}
     code_list = "".join(
-        f"<li>{escape(group)}: {escape(str(c.get('code')))}</li>" for group in ("failure", "informational", "success")
+        f"<li>{markup.text(group)}: {markup.text(c.get('code'))}</li>"
+        for group in ("failure", "informational", "success")
         for c in codes.get(group, [])
-    )  # fmt: skip
+    )
     return (
-        f'<section id="verdict" data-state="{escape(str(verdict.get("state")))}"><h2>Verdict · 结论</h2>'
+        f'<section id="verdict" data-state="{markup.text(verdict.get("state"))}"><h2>Verdict · 结论</h2>'
         f"<table>{table}</table>"
         + (f"<h3>Ingredients · 素材</h3><ol>{tree}</ol>" if tree else "")
         + f"<details><summary>Status codes · 状态码</summary><ul>{code_list}</ul></details></section>"
@@ -264,29 +263,39 @@ def verify_page() -> HTMLResponse:
     return _page("en", "Verify a file", _form() + "</main>", script=VERIFY_JS)
 
 
-@router.post("/verify", summary="Verify a file in the browser (form post)", response_class=HTMLResponse)
-async def verify_submit(
-    request: Request,
-    ctx: ContextDep,
-    file: Annotated[UploadFile, File()],
-    sidecar: Annotated[UploadFile | None, File()] = None,
-) -> HTMLResponse:
+@router.post(
+    "/verify",
+    summary="Verify a file in the browser (form post)",
+    response_class=HTMLResponse,
+    openapi_extra=VERIFY_BODY,
+    responses={
+        **problems.responses(400, 408, 413),
+        422: {"description": "The file could not be verified (the form again, with the reason)"},
+        429: {"description": "Too many verifications from this address (the form again)"},
+    },
+)
+async def verify_submit(request: Request, ctx: ContextDep) -> HTMLResponse:
     client = request.client.host if request.client else "unknown"
     wait = ctx.public_limiter.allow(zlib.crc32(client.encode()))
-    if wait:
+    if wait:  # before the body is read: a limited client's upload costs nothing
         page = _page("en", "Verify a file", _form("Too many verifications: try again in a minute.") + "</main>", 429)
         page.headers["Retry-After"] = str(max(1, math.ceil(wait)))
         return page
+    form = await read_form(
+        request, ctx.settings.max_upload_bytes, files=("file", "sidecar"), optional=frozenset({"sidecar"})
+    )
+    data, manifest = form.files["file"], form.files.get("sidecar")
+
+    def run() -> tuple[dict[str, Any], dict[str, str]]:
+        # The same verification as POST /v1/verify; thumbnails come from that one read of the file.
+        verdict = verify_bytes(ctx, data, manifest, thumbnails=MAX_THUMBNAILS)
+        return verdict.to_dict(), _thumbnails(verdict)
+
     try:
-        data = await read_limited(file, ctx.settings.max_upload_bytes)
-        manifest = await read_limited(sidecar, ctx.settings.max_upload_bytes) if sidecar and sidecar.filename else None
-
-        def run() -> tuple[dict[str, Any], dict[str, str]]:
-            # The same verification as POST /v1/verify; thumbnails come from that one read of the file.
-            verdict = verify_bytes(ctx, data, manifest, thumbnails=MAX_THUMBNAILS)
-            return verdict.to_dict(), _thumbnails(verdict)
-
         verdict, images = await run_in_threadpool(run)
     except ProvenanceError as exc:
-        return _page("en", "Verify a file", _form(exc.diagnostics()) + "</main>", status=422, script=VERIFY_JS)
+        problem = problems.from_library(exc)
+        if problem.status >= 500:
+            raise  # the service's fault: logged and answered by service.problems, with nothing for the operator
+        return _page("en", "Verify a file", _form(problem.detail) + "</main>", status=422, script=VERIFY_JS)
     return _page("en", "Verification result", _form() + _verdict_html(verdict, images) + "</main>", script=VERIFY_JS)
