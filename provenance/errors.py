@@ -40,10 +40,12 @@ class InputTooLargeError(InputError):
 
 
 class InputTooComplexError(InputError):
-    """Parsing the input needed more memory or time than the configured caps allow.
+    """The input is too complex to parse within the configured limits.
 
-    Raised when the isolated parser (:mod:`provenance.isolation`) ran past its deadline, hit its
-    memory cap, or died on the input (a native crash); the worker is replaced, nothing else is affected.
+    Raised by the structural pre-check (:func:`provenance.media.check_input`: more segments, chunks,
+    blocks or boxes, or deeper nesting, than real files have) and by the isolated parser
+    (:mod:`provenance.isolation`) when it ran past its deadline, hit its memory cap, or died on the
+    input (a native crash); the worker is replaced, nothing else is affected.
     """
 
     kind = "input-too-complex"
