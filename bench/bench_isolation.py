@@ -29,7 +29,7 @@ import sys
 import tempfile
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -118,9 +118,9 @@ def main(argv: list[str] | None = None) -> int:
                         "ratio": medians["isolated"] / medians["in process"],
                     }
                 )
-            counter = iter(range(10**9))  # noqa: B023 - read when called, within this size's loop
+            counter = iter(range(10**9))
 
-            def ingest(data: bytes = upload) -> object:
+            def ingest(data: bytes = upload, counter: Iterator[int] = counter) -> object:
                 # A distinct declaration per call: a new asset each time (a repeat would be answered from the row).
                 return ingest_asset(ctx, data, Declaration(Source.AI_GENERATED, title=f"bench {next(counter)}"), None)
 
@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     print("| file | operation | in process ms | isolated ms | added µs | ratio |")
     print("|---|---|---|---|---|---|")
     for r in rows:
-        in_ms = "–" if r["in_process_ms"] is None else f"{r['in_process_ms']:.2f}"
+        in_ms = "-" if r["in_process_ms"] is None else f"{r['in_process_ms']:.2f}"
         ratio = f"{r['ratio'] * 100:.1f}% of ingest" if r["in_process_ms"] is None else f"{r['ratio']:.3f}"
         print(f"| {r['file']} | {r['operation']} | {in_ms} | {r['isolated_ms']:.2f} | {r['added_us']:.0f} | {ratio} |")
     return 0

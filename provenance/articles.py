@@ -141,8 +141,8 @@ def looks_like_payload(data: bytes) -> bool:
         return isinstance(json.loads(stripped), dict)
     except (UnicodeDecodeError, json.JSONDecodeError):
         return False
-    except RecursionError:
-        return True  # an object nested absurdly deep: let parse_payload reject it clearly
+    except (RecursionError, ValueError):
+        return True  # nested absurdly deep, or a number too long to convert: let parse_payload reject it clearly
 
 
 def parse_payload(data: bytes, *, max_bytes: int = MAX_PAYLOAD) -> ArticlePayload:
@@ -165,6 +165,8 @@ def parse_payload(data: bytes, *, max_bytes: int = MAX_PAYLOAD) -> ArticlePayloa
         raise InputError(f"article payload is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from exc
     except RecursionError as exc:
         raise InputError("article payload is nested too deeply") from exc
+    except ValueError as exc:  # e.g. an integer of more digits than Python converts (4,300)
+        raise InputError(f"article payload has a value that cannot be read: {exc}") from exc
     if not isinstance(doc, dict):
         raise InputError("article payload must be a JSON object")
     version = doc.get("version")

@@ -25,6 +25,7 @@ from rich.tree import Tree
 
 from provenance import __version__
 from provenance.articles import ArticleVersion, inspect_article, looks_like_payload, parse_payload, stamp_article
+from provenance.display import visible
 from provenance.errors import (
     InputError,
     KeyMaterialError,
@@ -117,8 +118,14 @@ def read_pin(pin_file: Path | None) -> str | None:
     return os.environ.get("PROVENANCE_PKCS11_PIN")
 
 
+def _shown(text: str) -> str:
+    """Text for the terminal: hidden characters (bidi overrides, zero-widths, ESC and other controls, which a
+    manifest could use to rewrite what is shown) as visible tokens, then escaped from rich markup."""
+    return escape(visible(text))
+
+
 def _fail(message: str, code: int) -> NoReturn:
-    err.print(f"error: {escape(message)}")
+    err.print(f"error: {_shown(message)}")
     raise typer.Exit(code)
 
 
@@ -210,43 +217,43 @@ _STATE_STYLE = {
 
 
 def _node_line(node: ManifestNode) -> str:
-    title = escape(node.title or node.label or "untitled")
-    who = f" — {escape(node.signer.display())}" if node.signer else ""
+    title = _shown(node.title or node.label or "untitled")
+    who = f" — {_shown(node.signer.display())}" if node.signer else ""
     rel = f"{node.relationship}: " if node.relationship else ""
     return f"{rel}[{_STATE_STYLE[node.state]}]{node.state.value}[/] {title}{who}"
 
 
 def _add_tree(tree: Tree, node: ManifestNode) -> None:
     for action in node.actions:
-        source = f" ({escape(action.digital_source_type)})" if action.digital_source_type else ""
-        tree.add(f"[dim]action[/] {escape(action.action)}{source}")
+        source = f" ({_shown(action.digital_source_type)})" if action.digital_source_type else ""
+        tree.add(f"[dim]action[/] {_shown(action.action)}{source}")
     for ingredient in node.ingredients:
         _add_tree(tree.add(_node_line(ingredient)), ingredient)
 
 
 def _print_verdict(path: Path, verdict: Verdict, lang: str) -> None:
-    out.print(f"[bold]{escape(str(path))}[/]  {verdict.media_type}, {verdict.size} bytes, sha256 {verdict.sha256}")
+    out.print(f"[bold]{_shown(str(path))}[/]  {verdict.media_type}, {verdict.size} bytes, sha256 {verdict.sha256}")
     out.print(f"state: [{_STATE_STYLE[verdict.state]}]{verdict.state.value}[/]")
     if verdict.labels:
-        out.print("labels: " + ", ".join(f"[bold]{escape(label_text(lbl, lang))}[/] ({lbl})" for lbl in verdict.labels))
+        out.print("labels: " + ", ".join(f"[bold]{_shown(label_text(lbl, lang))}[/] ({lbl})" for lbl in verdict.labels))
     else:
         out.print("labels: none")
     if verdict.remote_manifest_url:
-        out.print(f"remote manifest (not fetched): {escape(verdict.remote_manifest_url)}")
+        out.print(f"remote manifest (not fetched): {_shown(verdict.remote_manifest_url)}")
     if verdict.active_manifest is not None:
         active = verdict.active_manifest
         if active.signer:
-            out.print(f"signer: {escape(active.signer.display())} ({active.signer.alg or 'unknown alg'})")
+            out.print(f"signer: {_shown(active.signer.display())} ({active.signer.alg or 'unknown alg'})")
         if active.claim_generator:
-            out.print(f"claim generator: {escape(active.claim_generator)}")
+            out.print(f"claim generator: {_shown(active.claim_generator)}")
         tree = Tree(_node_line(active))
         _add_tree(tree, active)
         out.print(tree)
     for reason in verdict.reasons:
-        out.print(f"  why: {escape(reason.text)}")
+        out.print(f"  why: {_shown(reason.text)}")
     failures = sorted(verdict.codes.failure_codes())
     if failures:
-        out.print("failures: " + ", ".join(failures))
+        out.print("failures: " + _shown(", ".join(failures)))
     out.print(f"[dim]{verdict.sdk_version}; policy {verdict.policy_version}[/]")
 
 
@@ -346,9 +353,9 @@ def stamp_command(
                 }
             )
         else:
-            out.print(f"wrote {escape(str(output))}")
+            out.print(f"wrote {_shown(str(output))}")
             if result.timestamp_note:
-                out.print(f"[yellow]{escape(result.timestamp_note)}[/]")
+                out.print(f"[yellow]{_shown(result.timestamp_note)}[/]")
             _print_verdict(output, result.verdict, lang)
 
     run_command(run)
@@ -425,7 +432,7 @@ def stamp_article_command(
                 }
             )
         else:
-            out.print(f"wrote {escape(str(text_path))} and {escape(str(manifest_path))}")
+            out.print(f"wrote {_shown(str(text_path))} and {_shown(str(manifest_path))}")
             _print_verdict(text_path, result.verdict, lang)
 
     run_command(run)
@@ -458,12 +465,12 @@ def keys_init_command(
             config = Pkcs11Config(pkcs11_module, token_label, key_label, pin)
             paths = init_pkcs11_keys(keys_dir, config, org, alg, force=force)
             out.print(
-                escape(f"created key {key_label!r} on token {token_label!r}, {paths.chain} and {paths.root_cert}")
+                _shown(f"created key {key_label!r} on token {token_label!r}, {paths.chain} and {paths.root_cert}")
             )
             return
         paths = init_dev_keys(keys_dir, org, alg, force=force)
         out.print(
-            escape(f"created {paths.signer_key} (0600), {paths.chain} and trust anchor {paths.root_cert} ({alg.value})")
+            _shown(f"created {paths.signer_key} (0600), {paths.chain} and trust anchor {paths.root_cert} ({alg.value})")
         )
 
     run_command(run)
@@ -479,7 +486,7 @@ def keys_rotate_command(
 
     def run() -> None:
         retired = rotate_keys(keys_dir, org, alg)
-        out.print(escape(f"new active signing identity in {keys_dir}; the previous one is in {retired}"))
+        out.print(_shown(f"new active signing identity in {keys_dir}; the previous one is in {retired}"))
 
     run_command(run)
 
@@ -524,7 +531,7 @@ def keys_status_command(
             for row in rows:
                 mark = {"ok": "", "expires soon": " [yellow]WARNING: expires soon[/]", "expired": " [red]EXPIRED[/]"}
                 out.print(
-                    f"{escape(str(row['file']))}: {escape(str(row['subject']))} — until {row['not_after']} "
+                    f"{_shown(str(row['file']))}: {_shown(str(row['subject']))} — until {row['not_after']} "
                     f"({row['days_left']} days){mark[str(row['status'])]}"
                 )
         return 1 if any(row["status"] == "expired" for row in rows) else 0

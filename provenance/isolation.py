@@ -173,7 +173,8 @@ class IsolationStats:
     calls: int = 0
     replaced: int = 0  # workers killed (deadline) or dead (memory cap, crash)
     timeouts: int = 0
-    #: Largest resident set of any worker so far, dead ones included (bytes).
+    #: Largest resident set of any worker so far, as reported by the workers and read just before a kill
+    #: (bytes). A worker that dies on its own is bounded by the address-space cap.
     peak_worker_rss: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
@@ -263,6 +264,7 @@ class _Worker:
 
     def kill(self) -> str:
         """Kill the process (if still running), reap it and record its peak memory; return how it ended."""
+        _stats.note_rss(_maxrss(self.process.pid))  # read while it still exists
         self._close()
         with contextlib.suppress(ProcessLookupError):
             self.process.kill()
@@ -279,11 +281,10 @@ class _Worker:
 
     def _reap(self) -> str:
         try:
-            _, status, usage = os.wait4(self.process.pid, 0)
+            _, status = os.waitpid(self.process.pid, 0)
         except ChildProcessError:  # already reaped (by Popen.wait)
             code = self.process.returncode
             return _signal_name(code) if code is not None else "ended"
-        _stats.note_rss(usage.ru_maxrss)
         self.process.returncode = os.waitstatus_to_exitcode(status)
         return _signal_name(self.process.returncode)
 
@@ -543,8 +544,17 @@ def _send(conn: Connection, message: tuple[Any, ...], blobs: Sequence[bytes] = (
         conn.send_bytes(blob)
 
 
-def _maxrss() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+def _maxrss(pid: int | str = "self") -> int:
+    """Peak resident set (KiB) of a process, from ``/proc`` (``ru_maxrss`` would include the caller's
+    peak, which a child inherits across fork and exec)."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
 
 
 def serve(fd: int, arena_fd: int, max_memory: int, handlers_module: str) -> None:
