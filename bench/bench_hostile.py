@@ -11,9 +11,8 @@ For each attack class of ``tests/hostile.py`` (the same seeded generator as the 
 every case through ``provenance.inspect`` (a payload through ``parse_payload``/``inspect_article``),
 which parses in isolated worker processes, and reports the outcome counts (verdict states, refusal
 kinds), the worst wall time (and which case), and the workers' peak resident memory
-(their ``VmHWM``, sampled every 5 ms; ``provenance.isolation.stats().peak_worker_rss`` is reported
-too, in the JSON: it comes from ``getrusage``, whose ``ru_maxrss`` a child inherits from its parent's
-peak across ``exec``, so it cannot be lower than this script's own peak). The workers are replaced
+(their ``VmHWM``, sampled every 5 ms; ``provenance.isolation.stats().peak_worker_rss``, the peak the
+workers report themselves, is in the JSON too). The workers are replaced
 between classes, so each class gets its own peak.
 
 Then, for comparison, the worst cases of each class (its headline case, then those refused as too
@@ -85,7 +84,7 @@ class ClassResult:
     attack: str
     measured: list[Measured] = field(default_factory=list)
     peak_worker_rss: int = 0
-    spawned_at: int = 0  # this script's VmHWM when the workers started: their ru_maxrss starts there
+    spawned_at: int = 0  # this script's own VmHWM when the class's workers started (context for the JSON)
     sampled_peak: int = 0  # the workers' own peak (VmHWM), sampled
     replaced: int = 0
     timeouts: int = 0
@@ -193,7 +192,7 @@ def run_class(attack: str, cases: Iterable[hostile.Case], trust: provenance.Trus
         for case in cases:
             result.measured.append(measure(case, trust))
         after = isolation.stats()
-        isolation.pool(LIMITS).close()  # reaps the workers: their ru_maxrss is recorded in the stats
+        isolation.pool(LIMITS).close()  # the next class starts with fresh workers
     result.peak_worker_rss = after.peak_worker_rss
     result.sampled_peak = sampler.peak
     result.replaced, result.timeouts = after.replaced - replaced, after.timeouts - timeouts
