@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import fcntl
 import importlib
 import json
 import mmap
@@ -64,8 +65,12 @@ START_TIMEOUT: Final = 60.0
 #: Context objects a worker keeps (one per trust configuration in use).
 MAX_CONTEXTS: Final = 8
 HANDLERS: Final = "provenance._c2pa"
-#: An arena grown past this for a large file is shrunk back after the call (bytes).
+#: An arena mapped past this for a large file gives its pages back after the call (bytes).
 ARENA_KEEP: Final = 8 * MIB
+#: Largest message (or claim to sign) a worker may send over its socket (bytes).
+MAX_MESSAGE: Final = 16 * MIB
+#: Results may be larger than their inputs by at most twice the inputs plus this (reports, thumbnails).
+OUTPUT_SLACK: Final = 32 * MIB
 
 _PICKLE: Final = pickle.HIGHEST_PROTOCOL
 
@@ -87,27 +92,36 @@ Span = tuple[int, int]  # offset and length of one byte string in an arena
 class _Arena:
     """A memory file shared by a caller and its worker: the bytes of calls and results go through it.
 
-    Either side may grow the file (``ftruncate``); each maps what it needs before touching it. Only
-    one call uses an arena at a time, so inputs and outputs can both start at offset 0.
+    Either side may grow the file (``ftruncate``); nobody can shrink it (the caller seals it against
+    shrinking before the worker starts, so a hostile worker cannot pull pages from under the caller's
+    copy). Each side maps only what it touches. Only one call uses an arena at a time, so inputs and
+    outputs can both start at offset 0.
     """
 
     def __init__(self, fd: int) -> None:
         self.fd = fd
         self.map: mmap.mmap | None = None
 
+    @classmethod
+    def create(cls) -> _Arena:
+        fd = os.memfd_create("provenance-arena", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+        os.ftruncate(fd, MIB)
+        fcntl.fcntl(fd, fcntl.F_ADD_SEALS, fcntl.F_SEAL_SHRINK)
+        return cls(fd)
+
     def _mapped(self, size: int) -> mmap.mmap:
         if self.map is None or len(self.map) < size:
             if self.map is not None:
                 self.map.close()
-            length = max(os.fstat(self.fd).st_size, size)
-            self.map = mmap.mmap(self.fd, length, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+            self.map = mmap.mmap(self.fd, size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
         return self.map
 
     def write(self, blobs: Sequence[bytes]) -> list[Span]:
         total = sum(len(b) for b in blobs)
-        if os.fstat(self.fd).st_size < total:
-            os.ftruncate(self.fd, -(-total // MIB) * MIB)  # whole MiB, so small growth is rare
-        area = self._mapped(total) if total else None
+        capacity = -(-total // MIB) * MIB  # whole MiB, so small growth is rare
+        if os.fstat(self.fd).st_size < capacity:
+            os.ftruncate(self.fd, capacity)
+        area = self._mapped(capacity) if total else None
         spans: list[Span] = []
         offset = 0
         for blob in blobs:
@@ -117,26 +131,28 @@ class _Arena:
             offset += len(blob)
         return spans
 
-    def read(self, spans: Sequence[Span]) -> list[bytes]:
+    def read(self, spans: Sequence[Span], limit: int) -> list[bytes]:
+        """The byte strings at ``spans``; ``EOFError`` if they reach past the file or total over ``limit``."""
         end = max((offset + length for offset, length in spans), default=0)
-        if end > os.fstat(self.fd).st_size:
-            raise EOFError("a span beyond the end of the arena")
+        if end > os.fstat(self.fd).st_size or sum(length for _, length in spans) > limit:
+            raise EOFError("spans beyond the arena or its limit")
         area = self._mapped(end) if end else None
         return [area[offset : offset + length] if area is not None and length else b"" for offset, length in spans]
 
-    def shrink(self) -> None:
-        """Give back the memory of a large call (the other side remaps before its next touch)."""
-        if os.fstat(self.fd).st_size > ARENA_KEEP:
-            if self.map is not None:
-                self.map.close()
-                self.map = None
-            os.ftruncate(self.fd, MIB)
+    def release(self) -> None:
+        """Give back the memory pages of a large call (the file keeps its size; it cannot shrink)."""
+        if self.map is not None and len(self.map) > ARENA_KEEP:
+            self.map.madvise(mmap.MADV_REMOVE)
+            self.map.close()
+            self.map = None
 
     def close(self) -> None:
         if self.map is not None:
             self.map.close()
             self.map = None
-        os.close(self.fd)
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1  # never close a number another file may have been given since
 
 
 def _spans(value: Any) -> list[Span]:
@@ -212,8 +228,8 @@ class _Worker:
 
     def __init__(self, max_memory: int, handlers: str) -> None:
         parent, child = socket.socketpair()
-        arena_fd = os.memfd_create("provenance-arena", os.MFD_CLOEXEC)
-        os.ftruncate(arena_fd, MIB)
+        self.arena = _Arena.create()
+        arena_fd = self.arena.fd
         try:
             self.process = subprocess.Popen(
                 [
@@ -233,19 +249,18 @@ class _Worker:
             )
         except OSError as exc:
             parent.close()
-            os.close(arena_fd)
+            self.arena.close()
             raise ParserUnavailableError(f"cannot start a parsing worker: {exc}") from exc
         finally:
             child.close()
         self.conn = Connection(parent.detach())
-        self.arena = _Arena(arena_fd)
         self.contexts: set[str] = set()
         self.calls = 0
         if not self.conn.poll(START_TIMEOUT):
             self.kill()
             raise ParserUnavailableError(f"a parsing worker did not start within {START_TIMEOUT:.0f} s")
         try:
-            ready = _load(self.conn.recv_bytes())
+            ready = _load(self.conn.recv_bytes(MAX_MESSAGE))
         except (EOFError, OSError) as exc:
             status = self.kill()
             raise ParserUnavailableError(
@@ -427,16 +442,16 @@ class WorkerPool:
                     _stats.timeouts += 1
                 raise _WorkerLost(f"it took longer than {deadline:.1f} s, the limit for a file of this size")
             try:
-                message = _load(conn.recv_bytes())
+                message = _load(conn.recv_bytes(MAX_MESSAGE))
                 budget -= time.monotonic() - started
                 if message[0] == "sign":
-                    payload = conn.recv_bytes()
+                    payload = conn.recv_bytes(MAX_MESSAGE)
                     self._answer_sign(conn, payload, signer)  # not counted against the deadline
                     continue
                 if message[0] == "done" and len(message) == 4:
                     _, result, spans, rss = message
-                    out = worker.arena.read(_spans(spans))
-                    worker.arena.shrink()
+                    out = worker.arena.read(_spans(spans), 2 * sum(len(b) for b in blobs) + OUTPUT_SLACK)
+                    worker.arena.release()
                     _stats.note_rss(int(rss))
                     return result, out
                 if message[0] != "error" or len(message) != 6:
@@ -580,7 +595,7 @@ def serve(fd: int, arena_fd: int, max_memory: int, handlers_module: str) -> None
         except (EOFError, OSError):
             return  # the caller closed the socket or exited
         _, op, args, spans, key, value = header
-        blobs = arena.read(spans)
+        blobs = arena.read(spans, max_memory)  # from the caller; bounded by what it can send
         if key is not None and value is not None:
             if len(contexts) >= MAX_CONTEXTS:
                 contexts.clear()

@@ -5,6 +5,7 @@ Run only inside a worker started by ``WorkerPool(handlers="tests.isolation_ops")
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
@@ -47,6 +48,24 @@ def sign_twice(call: Call) -> tuple[Any, list[bytes]]:
     return None, [first, second]
 
 
+def shrink_arena(call: Call) -> tuple[Any, list[bytes]]:
+    """What a worker taken over by a hostile file could try: pull the shared pages from under the caller."""
+    for name in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            if "provenance-arena" in os.readlink(f"/proc/self/fd/{name}"):
+                try:
+                    os.ftruncate(int(name), 0)
+                except PermissionError:
+                    return "sealed", []
+                return "shrunk", []
+    return "no arena", []
+
+
+def flood(call: Call) -> tuple[Any, list[bytes]]:
+    """Answer with far more bytes than the call could justify."""
+    return None, [b"x" * call.args[0]]
+
+
 def bug(call: Call) -> tuple[Any, list[bytes]]:
     return {}["missing"], []
 
@@ -59,4 +78,6 @@ WORKER_OPS = {
     "refuse": refuse,
     "sign_twice": sign_twice,
     "bug": bug,
+    "shrink_arena": shrink_arena,
+    "flood": flood,
 }

@@ -29,7 +29,7 @@ from provenance import (
 )
 from provenance import inspect as inspect_file
 from provenance.errors import InputTooComplexError, ParserBusyError
-from provenance.isolation import MAX_CONTEXTS, WorkerPool
+from provenance.isolation import MAX_CONTEXTS, OUTPUT_SLACK, WorkerPool
 from provenance.keys import IssuedChain
 from provenance.media import MIB, UnsafeParsingWarning
 
@@ -117,6 +117,17 @@ def test_signing_happens_in_the_caller_and_is_not_charged_to_the_deadline(pool: 
     _, out = call(pool, "sign_twice", deadline=0.5, signer=slow_signer)
     assert out == [b"signature of claim one", b"signature of claim two"]
     assert signed_in == [os.getpid(), os.getpid()]
+
+
+def test_a_worker_cannot_shrink_the_shared_memory_under_the_caller(pool: WorkerPool) -> None:
+    assert call(pool, "shrink_arena")[0] == "sealed"
+    assert call(pool, "echo", blobs=[b"still here"])[1] == [b"still here"]
+
+
+def test_a_worker_cannot_make_the_caller_copy_unbounded_bytes(pool: WorkerPool) -> None:
+    with pytest.raises(InputTooComplexError):
+        call(pool, "flood", OUTPUT_SLACK + MIB)
+    assert call(pool, "flood", MIB)[1] == [b"x" * MIB]  # an answer within the bound is fine
 
 
 def test_a_slow_parse_does_not_stall_other_calls(pool: WorkerPool) -> None:
