@@ -24,10 +24,6 @@ from service.ingest import Declaration, ingest_article, ingest_asset
 from service.reverify import reverify
 from service.settings import Settings, load_settings
 
-# No per-request access log (its formatting alone costs ~8% of badge throughput; the audit table and
-# the metrics record what matters) and no Server header.
-UVICORN_OPTIONS: dict[str, Any] = {"log_level": "warning", "access_log": False, "server_header": False}
-
 tokens_app = typer.Typer(help="Manage API tokens.", no_args_is_help=True)
 app.add_typer(tokens_app, name="tokens")
 
@@ -150,6 +146,9 @@ def serve_command(
     """Run the HTTP service (uvicorn) on the embedded default: SQLite + local blobs + keys/."""
     import uvicorn
 
+    from service.asgi import CONFIG_ENV
+    from service.server import configure_connections, uvicorn_options
+
     def prepare() -> tuple[Settings, Any]:
         settings = _settings(data_dir, keys_dir, trust_anchors, config)
         from service.app import create_app
@@ -169,16 +168,21 @@ def serve_command(
         return settings, application
 
     settings, application = run_command(prepare)
+    options = uvicorn_options(settings)  # the same for one process and for N workers
+    configure_connections(settings)  # this process: open-file limit (inherited by workers), cap, deadline
     if workers > 1:
-        # Each worker builds its own app from the environment.
+        # Each worker builds its own app, and applies its connection settings, from the environment:
+        # the flags given here, and the same TOML file.
         os.environ.update(
             PROVENANCE_DATA_DIR=str(settings.data_dir),
             PROVENANCE_KEYS_DIR=str(settings.keys_dir),
             PROVENANCE_TRUST_ANCHORS=":".join(str(p) for p in settings.trust_anchors),
         )
-        uvicorn.run("service.asgi:app", factory=True, host=host, port=port, workers=workers, **UVICORN_OPTIONS)
+        if config is not None:
+            os.environ[CONFIG_ENV] = str(config.resolve())
+        uvicorn.run("service.asgi:app", factory=True, host=host, port=port, workers=workers, **options)
     else:
-        uvicorn.run(application, host=host, port=port, **UVICORN_OPTIONS)
+        uvicorn.run(application, host=host, port=port, **options)
 
 
 __all__ = ["app"]

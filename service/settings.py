@@ -6,6 +6,7 @@ logged; the signing key is read from ``keys_dir`` and must exist, or the service
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -72,14 +73,16 @@ class Settings(BaseSettings):
     #: Parsing worker processes (per service process); further parses wait for a free worker.
     parse_workers: int = 2
 
-    # Connections (see README "Deployment behind a proxy").
-    #: Seconds a client may take to send the request line and headers (slow-loris connections are closed).
-    header_timeout: float = 10.0
+    # Connections (see README "Deployment behind a proxy"; enforced by service/server.py).
+    #: Seconds a client may take to send the request line and headers, counted from its connect or from
+    #: the end of its previous response; the whole head, not per byte (slow-loris connections are closed).
+    header_timeout: float = Field(default=10.0, gt=0)
     #: Open connections per service process; at the cap the connection waiting longest for its headers is
-    #: dropped to make room, or the new one is refused when none is waiting.
-    max_connections: int = 4096
+    #: dropped to make room, or the new one is refused (503) when none is waiting. Lowered at start-up when
+    #: the open-file limit (``ulimit -n``) cannot hold that many sockets.
+    max_connections: int = Field(default=4096, ge=1)
     #: Seconds an idle keep-alive connection stays open.
-    keep_alive_timeout: float = 5.0
+    keep_alive_timeout: float = Field(default=5.0, gt=0)
     #: Addresses (or CIDR networks) of reverse proxies whose ``X-Forwarded-For``/``-Proto`` are believed;
     #: empty: those headers are ignored and the peer address is the client (comma-separated).
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
@@ -87,8 +90,8 @@ class Settings(BaseSettings):
     #: Absolute base of the links in responses (``https://provenance.example.org``); never taken from the
     #: request's ``Host`` header. Unset: links are absolute paths (``/v1/assets/…``).
     public_base_url: str | None = None
-    #: Audit rows written per minute (per process) for refused anonymous requests; beyond, they are counted
-    #: and one summary row per minute records how many were left out.
+    #: Audit rows written per minute (per process) for refused requests (missing or bad token, wrong role);
+    #: beyond, they are counted and one summary row per minute records how many were left out.
     audit_refusals_per_minute: int = 20
 
     @field_validator("trust_anchors", "tsa_anchors", mode="before")
@@ -104,6 +107,19 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [p.strip() for p in value.replace(" ", ",").split(",") if p.strip()]
         return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_addresses(cls, value: list[str]) -> list[str]:
+        # uvicorn would silently treat a malformed entry (or "10.0.0.1/8") as a name that never matches,
+        # and "*" as "everyone": refuse both here, where the operator sees it.
+        checked = []
+        for entry in value:
+            try:
+                checked.append(str(ipaddress.ip_network(entry) if "/" in entry else ipaddress.ip_address(entry)))
+            except ValueError as exc:
+                raise ValueError(f"trusted_proxies: {exc} (want an IP address or a network like 10.0.0.0/8)") from None
+        return checked
 
     @classmethod
     def settings_customise_sources(

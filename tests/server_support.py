@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,14 +40,24 @@ class Server:
             self.process.wait(timeout=10)
 
 
+# Run argv[2:] with the open-file limit (soft and hard) set to argv[1]: exec, so the pid stays the server's.
+LIMIT_FILES = "import os, resource, sys; n = int(sys.argv[1]); resource.setrlimit(resource.RLIMIT_NOFILE, (n, n)); "
+LIMIT_FILES += "os.execv(sys.argv[2], sys.argv[2:])"
+
+
 @contextmanager
-def serve(data: Path, keys: Path, *extra: str) -> Iterator[Server]:
-    """Run `provenance serve` (``extra`` arguments appended) until the block ends."""
+def serve(
+    data: Path, keys: Path, *extra: str, env: Mapping[str, str] | None = None, open_files: int | None = None
+) -> Iterator[Server]:
+    """Run `provenance serve` (``extra`` arguments appended; ``env`` added to the environment, e.g.
+    ``PROVENANCE_*`` settings; ``open_files``: its RLIMIT_NOFILE, soft and hard) until the block ends."""
     port = free_port()
     log = data.parent / f"serve-{port}.log"
+    limit = [sys.executable, "-c", LIMIT_FILES, str(open_files)] if open_files else []
     with log.open("wb") as sink:
         proc = subprocess.Popen(
             [
+                *limit,
                 *CLI,
                 "serve",
                 "--host",
@@ -61,6 +72,7 @@ def serve(data: Path, keys: Path, *extra: str) -> Iterator[Server]:
             ],
             stdout=sink,
             stderr=subprocess.STDOUT,
+            env={**os.environ, **env} if env else None,
         )
     server = Server(f"http://127.0.0.1:{port}", data, keys, proc, log)
     try:
