@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 from rich.markup import escape
 
 from provenance.cli import app, out, run_command
@@ -47,7 +48,11 @@ def _settings(
 ) -> Settings:
     try:
         return load_settings(config, data_dir=data_dir, keys_dir=keys_dir, trust_anchors=anchors or None)
-    except Exception as exc:  # pydantic's validation errors: explain in one line
+    except ValidationError as exc:  # one line naming the setting and what is wrong with it
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first.get("loc", ())) or "settings"
+        raise InputError(f"invalid setting {where}: {first.get('msg', 'invalid value')}") from exc
+    except Exception as exc:  # e.g. an unreadable TOML file
         raise InputError(f"invalid settings: {str(exc).splitlines()[0]}") from exc
 
 

@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from provenance import (
     InputError,
@@ -167,6 +168,12 @@ def install(app: FastAPI) -> None:
         problem = Problem(exc.status_code, kind, str(exc.detail), str(exc.detail))
         problem.headers.update(exc.headers or {})  # 405 carries Allow
         return problem.response()
+
+    @app.exception_handler(ClientDisconnect)
+    async def _gone(_request: Request, _exc: ClientDisconnect) -> JSONResponse:
+        # The client left mid-body (or the body guard cut it off): nobody reads this answer, and a
+        # dropped upload must not cost a traceback in the log.
+        return Problem(400, "client-disconnected", "Client disconnected", "the request body did not arrive").response()
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -92,3 +95,42 @@ def test_serve_refuses_to_start_without_keys(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert "keys init" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_a_client_that_leaves_mid_upload_costs_no_traceback(tmp_path: Path) -> None:
+    keys, data = tmp_path / "keys", tmp_path / "var"
+    init_dev_keys(keys, "Process Newsroom")
+    with serve(data, keys) as running:
+        port = int(running.base.rsplit(":", 1)[1])
+        for _ in range(3):
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+                boundary = "b0undary"
+                head = (
+                    f"POST /verify HTTP/1.1\r\nHost: x\r\nContent-Length: 200000\r\n"
+                    f"Content-Type: multipart/form-data; boundary={boundary}\r\n\r\n"
+                    f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.jpg"\r\n\r\n'
+                )
+                sock.sendall(head.encode() + b"\xff\xd8" * 1000)
+            time.sleep(0.2)
+        assert httpx.get(f"{running.base}/healthz", timeout=5).status_code == 200
+        log = running.log.read_text()
+    assert "Traceback" not in log
+    assert "Exception in ASGI application" not in log
+
+
+def test_an_invalid_setting_is_named_in_one_line(tmp_path: Path) -> None:
+    keys = tmp_path / "keys"
+    init_dev_keys(keys, "Process Newsroom")
+    proc = subprocess.run(
+        [*CLI, "reverify", "--data-dir", str(tmp_path / "var"), "--keys-dir", str(keys)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "PROVENANCE_TRUSTED_PROXIES": "10.0.0.1/8"},
+    )
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert "trusted_proxies" in lines[0]
+    assert "network" in lines[0]
