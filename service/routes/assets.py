@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from provenance.stamp import Source
 from service import problems
-from service.deps import ContextDep, NewsroomDep, PublicBaseDep, read_form
+from service.deps import ContextDep, NewsroomDep, PublicBaseDep, form_body, read_form
 from service.ingest import Declaration, ingest_asset
 from service.problems import Problem
 from service.render import markup
@@ -22,27 +22,9 @@ router = APIRouter(prefix="/v1/assets", tags=["assets"])
 
 DECLARATION_HELP = "JSON: source, title?, credit?, external_id?, override_upstream?"
 #: The upload form, documented by hand: the route reads it itself, after authentication.
-UPLOAD_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["file", "declaration"],
-                    "properties": {
-                        "file": {
-                            "type": "string",
-                            "contentMediaType": "application/octet-stream",
-                            "description": "The image",
-                        },
-                        "declaration": {"type": "string", "description": DECLARATION_HELP},
-                    },
-                }
-            }
-        },
-    }
-}
+UPLOAD_BODY = form_body(
+    files={"file": "The image"}, fields={"declaration": DECLARATION_HELP}, required=("file", "declaration")
+)
 
 
 class DeclarationIn(BaseModel):

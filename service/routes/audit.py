@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from provenance import Verdict, inspect
 from provenance.articles import inspect_article, looks_like_payload, parse_payload
 from service import problems
-from service.deps import AuditorDep, ContextDep, read_form
+from service.deps import AuditorDep, ContextDep, form_body, read_form
 from service.render import markup
 from service.routes.articles import Version, version_row
 from service.routes.assets import asset_row
@@ -20,27 +20,10 @@ from service.store.db import Token
 router = APIRouter(tags=["audit"])
 REPORT_ERRORS = problems.responses(401, 403, 404, 422, 429)
 #: The verification form, documented by hand: the route reads it itself, after authentication.
-VERIFY_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["file"],
-                    "properties": {
-                        "file": {"type": "string", "contentMediaType": "application/octet-stream"},
-                        "sidecar": {
-                            "type": "string",
-                            "contentMediaType": "application/octet-stream",
-                            "description": "Detached manifest (.c2pa) of an article text or payload",
-                        },
-                    },
-                }
-            }
-        },
-    }
-}
+VERIFY_BODY = form_body(
+    files={"file": "The file to verify", "sidecar": "Detached manifest (.c2pa) of an article text or payload"},
+    required=("file",),
+)
 
 
 def _stamped_by(ctx: ContextDep, token_id: int | None) -> dict[str, Any] | None:
