@@ -9,8 +9,10 @@ with the same declaration is the same asset; an ``Idempotency-Key`` replays the 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -64,6 +66,9 @@ def article_id(external_id: str) -> str:
 
 
 Row = TypeVar("Row", Asset, ArticleVersion)
+
+# Writes of originals overlap their stamping (the fsync is the slow part); a thread each for two at once.
+_writer = ThreadPoolExecutor(max_workers=2, thread_name_prefix="provenance-blob")
 
 
 def _commit_new(ctx: ServiceContext, row: Row, event: AuditEvent, model: type[Row], key: object) -> tuple[Row, bool]:
@@ -122,8 +127,16 @@ def ingest_asset(
         credit=declaration.credit,
         external_id=declaration.external_id,
     )
-    result = stamp(data, request, ctx.signer, ctx.trust, limits=ctx.settings.limits, timestamping=ctx.timestamping)
-    ctx.blobs.put(data, upload_sha256)
+    # The original is written and fsynced while the upload is stamped (in a parsing worker); it becomes
+    # visible only once the stamp succeeded, and a refused upload leaves nothing behind.
+    staging = _writer.submit(ctx.blobs.stage, data, upload_sha256)
+    try:
+        result = stamp(data, request, ctx.signer, ctx.trust, limits=ctx.settings.limits, timestamping=ctx.timestamping)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            staging.result().discard()
+        raise
+    staging.result().commit()
     stamped_sha256 = ctx.blobs.put(result.data, result.verdict.sha256)
     row = Asset(
         id=ident,

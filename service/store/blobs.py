@@ -12,6 +12,7 @@ import hashlib
 import os
 import re
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
@@ -31,28 +32,29 @@ class BlobStore:
 
     def put(self, data: bytes, digest: str | None = None) -> str:
         """Store ``data`` durably; return its sha256 (``digest`` if the caller already has it). Idempotent."""
+        return self.stage(data, digest).commit()
+
+    def stage(self, data: bytes, digest: str | None = None) -> Staged:
+        """Write ``data`` to a temporary file and fsync it, without making it visible yet.
+
+        Lets the slow part of a write (the fsync) overlap other work; :meth:`Staged.commit` then renames
+        it into place, :meth:`Staged.discard` removes it (nothing is left behind for a refused upload).
+        """
         digest = digest or hashlib.sha256(data).hexdigest()
         target = self.path(digest)
         if target.exists():
-            return digest
-        directory = target.parent
-        directory.mkdir(exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".incoming-", dir=directory)
+            return Staged(digest, target, None)
+        target.parent.mkdir(exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".incoming-", dir=target.parent)
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
                 fh.flush()
                 os.fsync(fh.fileno())
-            os.replace(tmp, target)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
-        dir_fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-        return digest
+        return Staged(digest, target, Path(tmp))
 
     def get(self, digest: str) -> bytes:
         """The blob's bytes; raises ``FileNotFoundError`` if absent."""
@@ -60,3 +62,33 @@ class BlobStore:
 
     def exists(self, digest: str) -> bool:
         return self.path(digest).exists()
+
+
+@dataclass
+class Staged:
+    """A blob written and fsynced under a temporary name (``temp`` is None when it was already stored)."""
+
+    digest: str
+    target: Path
+    temp: Path | None
+
+    def commit(self) -> str:
+        """Make the blob visible under its name, durably (rename, then fsync the directory)."""
+        if self.temp is not None:
+            try:
+                os.replace(self.temp, self.target)
+            except BaseException:
+                self.discard()
+                raise
+            self.temp = None
+            dir_fd = os.open(self.target.parent, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+        return self.digest
+
+    def discard(self) -> None:
+        if self.temp is not None:
+            self.temp.unlink(missing_ok=True)
+            self.temp = None
