@@ -346,7 +346,7 @@ def print_table(env: dict[str, Any], results: list[ClassResult], raw_memory: int
     print(
         "Peak worker RSS: the workers' own VmHWM, sampled every 5 ms (isolation.stats() says "
         + ", ".join(f"{mib(r.peak_worker_rss)}" for r in results)
-        + "; that figure starts at this script's own peak when the workers were spawned)."
+        + ", the peak the workers report themselves, cumulative over the run)."
     )
     print()
     print("| attack class | worst case (ours) | time | outcome |")
