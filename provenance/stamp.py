@@ -11,7 +11,8 @@ Invariants:
   signed into the manifest.
 * Pixels are never re-encoded: the SDK only inserts the manifest.
 * The result is re-inspected and must be ``trusted`` under the configured anchors, and must keep
-  every AI label the upload had, or nothing is returned.
+  every AI label the upload had, or nothing is returned. When an invalid upstream manifest makes the
+  result invalid, that is the upload's fault (an :class:`InputError`), not a signing failure.
 """
 
 from __future__ import annotations
@@ -255,6 +256,14 @@ def stamp(
         media_type=upstream.media_type,
         trust=trust,
     )
+    if verdict.state is State.INVALID and upstream.state is State.INVALID:
+        # The upload's own manifest is broken in a way the SDK carries into any manifest that keeps it
+        # as an ingredient: the upload's fault (a 422), not a failure of our signing.
+        failures = ", ".join(sorted(upstream.codes.failure_codes())) or "no failure codes"
+        raise InputError(
+            f"the upload's own manifest is invalid ({failures}) and makes the stamped file invalid too",
+            hint="provenance is never dropped: upload the original file, or one whose manifest verifies",
+        )
     require_verified(verdict, upstream.labels, "the stamped file")
     return StampedAsset(
         signed.data,

@@ -41,7 +41,17 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from provenance import Limits, ProvenanceError, Source, StampRequest, Verdict, inspect, stamp
+from provenance import (
+    InputError,
+    Limits,
+    ProvenanceError,
+    Source,
+    StampRequest,
+    Verdict,
+    VerificationError,
+    inspect,
+    stamp,
+)
 from provenance.articles import inspect_article, looks_like_payload, parse_payload
 from provenance.keys import init_dev_keys
 from provenance.trust import TrustConfig
@@ -243,6 +253,20 @@ def test_stamp_answers_a_sample_of_every_class(
     _, failures = sweep(cases, lambda case: stamp(case.data, request, bases.keys.signer, trust), calls=STAMP_CALLS)
     assert not failures, f"{len(failures)} of {len(cases)} failed:\n" + "\n".join(failures[:25])
     assert_workers_capped(isolation)
+
+
+def test_a_tampered_upload_that_breaks_its_stamp_is_refused_as_input_not_as_a_signing_failure(
+    bases: hostile.Bases, trust: TrustConfig
+) -> None:
+    # Found by the mutation class: a bit flip in a signed parent's store whose damage (a required
+    # assertion missing) the SDK carries into any manifest that keeps the upload as an ingredient.
+    case = next(c for c in hostile.iterate("mutation", bases, SEED, count=2000) if c.name == "01973-parent.jpg")
+    upstream = inspect(case.data, trust)
+    assert upstream.state.value == "invalid"
+    assert "assertion.required.missing" in upstream.codes.failure_codes()
+    with pytest.raises(InputError, match="upload's own manifest is invalid") as raised:
+        stamp(case.data, StampRequest(Source.AI_GENERATED), bases.keys.signer, trust)
+    assert not isinstance(raised.value, VerificationError)
 
 
 def test_the_3kb_file_costs_no_more_than_the_cap(
