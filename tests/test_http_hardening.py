@@ -27,15 +27,20 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from provenance import (
+    FileKeySigner,
     InputError,
     InputTooLargeError,
     KeyMaterialError,
     ManifestError,
     ProvenanceError,
     SigningError,
+    Source,
+    StampRequest,
+    TrustConfig,
     UnsupportedMediaError,
     UpstreamConflictError,
     VerificationError,
+    stamp,
 )
 from provenance.articles import MAX_PAYLOAD
 from provenance.display import visible
@@ -698,3 +703,25 @@ def test_busy_parsers_tell_the_client_when_to_retry() -> None:
 def test_input_too_complex_has_its_own_title() -> None:
     problem = problems.from_library(InputTooComplexError("the parser hit its memory cap"))
     assert (problem.status, problem.kind, problem.title) == (422, "input-too-complex", "Input too complex")
+
+
+def heif_whose_item_table_lies() -> bytes:
+    """A HEIF image the structural check and the SDK's reader accept, but the SDK's writer cannot sign:
+    its item-location box claims three items and holds one (found by mutating ``images.heif()``)."""
+    data = bytearray(images.heif())
+    count = data.index(b"iloc") + 11  # low byte of item_count, after version, flags and the size fields
+    assert data[count] == 1
+    data[count] = 3
+    return bytes(data)
+
+
+def test_an_upload_the_sdk_cannot_sign_is_bad_input_not_a_key_problem(
+    trust: TrustConfig, signer: FileKeySigner, small: Service
+) -> None:
+    data = heif_whose_item_table_lies()
+    with pytest.raises(InputError, match="could not be signed") as raised:
+        stamp(data, StampRequest(Source.CAMERA), signer, trust)
+    assert not isinstance(raised.value, SigningError)
+    assert "key" not in raised.value.diagnostics()
+    body = assert_problem(small.upload(data, {"source": "camera"}), 422, "input-error")
+    assert "key" not in body["detail"]
