@@ -9,8 +9,10 @@ from __future__ import annotations
 import os
 import re
 import signal
+import struct
 import threading
 import time
+import zlib
 from collections.abc import Iterator
 
 import pytest
@@ -171,13 +173,21 @@ def test_a_worker_that_died_while_idle_is_replaced_transparently(pool: WorkerPoo
 # Through the real SDK adapter.
 
 
-def test_inspect_past_its_deadline_is_refused_and_the_next_inspect_works(
-    trust: TrustConfig, signer: FileKeySigner
-) -> None:
-    signed = stamp(images.jpeg(), StampRequest(Source.CAMERA), signer, trust).data
+def png_of_text_chunks(count: int) -> bytes:
+    """A real PNG with ``count`` tiny text chunks: within the structural limits, yet slow for the SDK
+    (it reads every chunk that could hold provenance; ~15 µs each)."""
+    png = images.png(16, 16)
+    chunk = struct.pack(">I", 1) + b"tEXt" + b"x" + struct.pack(">I", zlib.crc32(b"tEXtx"))
+    return png[:33] + chunk * count + png[33:]
+
+
+def test_an_sdk_read_past_its_deadline_is_refused_and_the_next_one_works(trust: TrustConfig) -> None:
+    slow = png_of_text_chunks(15_000)  # ~0.2-0.4 s in the SDK; the deadline below is 0.02 s
+    started = time.monotonic()
     with pytest.raises(InputTooComplexError, match=r"took longer than 0\.0 s"):
-        inspect_file(signed, trust, limits=Limits(parse_timeout=0.0, parse_timeout_per_mb=0.0))
-    assert inspect_file(signed, trust).state.value == "trusted"
+        inspect_file(slow, trust, limits=Limits(parse_timeout=0.02, parse_timeout_per_mb=0.0))
+    assert time.monotonic() - started < 1.0  # answered at the deadline, not when the SDK finished
+    assert inspect_file(slow, trust).state.value == "absent"  # the default deadline lets it finish
 
 
 def test_the_signing_key_is_used_in_the_calling_process(chain: IssuedChain, trust: TrustConfig) -> None:
