@@ -40,6 +40,7 @@ from provenance import (
     UnsupportedMediaError,
     UpstreamConflictError,
     VerificationError,
+    isolation,
     stamp,
 )
 from provenance.articles import MAX_PAYLOAD
@@ -50,6 +51,7 @@ from service import auth, problems
 from service.app import MULTIPART_FRAMING, SMALL_BODY
 
 from . import images
+from .conftest import EXTERNAL
 from .service_support import (
     PROBLEM_JSON,
     Service,
@@ -725,3 +727,12 @@ def test_an_upload_the_sdk_cannot_sign_is_bad_input_not_a_key_problem(
     assert "key" not in raised.value.diagnostics()
     body = assert_problem(small.upload(data, {"source": "camera"}), 422, "input-error")
     assert "key" not in body["detail"]
+
+
+def test_the_verify_page_reads_a_file_once_for_its_verdict_and_every_thumbnail(published: Published) -> None:
+    data = (EXTERNAL / "c2pa-rs" / "CACA.jpg").read_bytes()  # two ingredients, each with a thumbnail
+    before = isolation.stats().calls
+    response = published.svc.client.post("/verify", files={"file": ("CACA.jpg", data, "image/jpeg")})
+    assert response.status_code == 200, response.text
+    assert response.text.count('<img class="thumbnail" src="data:image/jpeg;base64,') == 2
+    assert isolation.stats().calls - before == 1  # one SDK read in one worker call, thumbnails included
