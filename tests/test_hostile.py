@@ -632,3 +632,33 @@ def _only_our_script(page: str) -> bool:
     """The verify page loads its own script (``<script src="/static/verify.js" …>``) and nothing else."""
     lowered = page.lower()
     return lowered.count("<script") == lowered.count('<script src="/static/')
+
+
+@pytest.mark.slow
+def test_http_verify_answers_every_malformed_file_without_a_5xx(
+    svc: Service, corpus: dict[str, list[Case]], bases: hostile.Bases
+) -> None:
+    """The goal figure itself: every malformed file of the corpus (≥ 10,000) through an HTTP endpoint.
+
+    ``POST /v1/verify`` takes every kind of case (files, files with sidecars, payloads with sidecars)
+    and stores nothing, so the whole corpus goes through it (all mutations streamed, as in the library
+    sweep); the other endpoints get the samples above.
+    """
+    failures: list[str] = []
+    sent = 0
+    for attack in hostile.ATTACKS:
+        cases = hostile.iterate(attack, bases, SEED) if attack == hostile.MUTATION else iter(corpus[attack])
+        for case in cases:
+            if case.payload and case.sidecar is None:
+                continue  # a bare payload is for POST /v1/articles (sampled above)
+            started = time.monotonic()
+            response = post(svc, "POST /v1/verify", case)
+            elapsed = time.monotonic() - started
+            problems = check_response("POST /v1/verify", response)
+            if elapsed > deadline(case, 1):
+                problems.append(f"{elapsed:.2f} s > {deadline(case, 1):.2f} s")
+            failures.extend(f"{case!r}: {p}" for p in problems)
+            sent += 1
+    assert sent >= MIN_MALFORMED
+    assert not failures, f"{len(failures)} of {sent}:\n" + "\n".join(failures[:25])
+    assert svc.client.get("/healthz").status_code == 200
