@@ -157,3 +157,9 @@ def test_keys_status_fails_on_an_expired_certificate(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["keys", "status", "--keys-dir", str(keys)])
     assert result.exit_code == 1
     assert "EXPIRED" in result.stdout
+
+
+def test_an_issued_chain_never_shows_its_private_key(chain: IssuedChain) -> None:
+    assert b"PRIVATE KEY" in chain.key_pem
+    assert "PRIVATE KEY" not in repr(chain)
+    assert "PRIVATE KEY" not in str(chain)

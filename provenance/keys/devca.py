@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography import x509
@@ -54,7 +54,7 @@ class IssuedChain:
 
     root_pem: bytes
     chain_pem: bytes  # leaf + intermediate
-    key_pem: bytes
+    key_pem: bytes = field(repr=False)  # the secret: never in a repr, a log or a traceback
     alg: Algorithm
 
 
