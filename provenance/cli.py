@@ -79,7 +79,7 @@ TrustAnchors = Annotated[
     list[Path] | None,
     typer.Option(
         "--trust-anchors",
-        help="PEM file of trusted root certificates (repeatable). Default: KEYS_DIR/root.pem if present.",
+        help="PEM file of trusted root certificates (repeatable), besides KEYS_DIR/root.pem and retired roots.",
     ),
 ]
 Lang = Annotated[str, typer.Option("--lang", help=f"Label language: {' or '.join(LANGUAGES)}.")]
@@ -158,11 +158,9 @@ def _read_input(path: Path, what: str = "input") -> bytes:
 
 
 def _trust(anchors: list[Path] | None, keys_dir: Path, tsa_anchors: list[Path] | None = None) -> TrustConfig:
-    files = list(anchors or [])
-    if not files:
-        default = DevKeyPaths.in_dir(keys_dir).root_cert
-        if default.exists():
-            files = [default, *retired_roots(keys_dir)]
+    """The anchors given, plus the signer's own root and retired roots in ``keys_dir`` (as the service does)."""
+    own = DevKeyPaths.in_dir(keys_dir).root_cert
+    files = [*([own, *retired_roots(keys_dir)] if own.exists() else []), *(anchors or [])]
     trust = TrustConfig.from_files(files)
     return trust.with_tsa_anchors(tsa_anchors) if tsa_anchors else trust
 

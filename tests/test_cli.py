@@ -192,24 +192,33 @@ def test_stamp_without_keys_explains_how_to_make_them(cli: CliRunner, tmp_path: 
     assert "keys init" in err
 
 
-def test_stamp_with_foreign_anchor_fails_verification(cli: CliRunner, keys_dir: Path, tmp_path: Path) -> None:
-    # Signing works, but the result does not chain to the configured anchor: refuse, write nothing.
-    src = tmp_path / "a.jpg"
+def test_the_cli_trusts_its_own_signer_besides_the_anchors_given(
+    cli: CliRunner, keys_dir: Path, tmp_path: Path
+) -> None:
+    # --trust-anchors names upstream anchors (here the C2PA test roots); the signer's own root (and
+    # retired roots) in --keys-dir are trusted as well, as in the service.
+    src, out = tmp_path / "a.jpg", tmp_path / "b.jpg"
     src.write_bytes(images.jpeg())
-    out = tmp_path / "b.jpg"
+    trust = ["--keys-dir", str(keys_dir), "--trust-anchors", str(TEST_ANCHORS)]
+    code, _, err = run(cli, "stamp", str(src), "-o", str(out), "--source", "camera", *trust)
+    assert code == 0, err
+    code, stdout, _ = run(cli, "inspect", str(out), "--json", *trust)
+    assert code == 0
+    assert json.loads(stdout)["state"] == "trusted"
+    code, stdout, _ = run(cli, "inspect", str(EXTERNAL / "c2pa-rs/C.jpg"), "--json", *trust)
+    assert json.loads(stdout)["state"] == "trusted"  # an upstream signer under the anchors given
+
+
+def test_stamp_whose_signer_no_anchor_covers_fails_verification(cli: CliRunner, keys_dir: Path, tmp_path: Path) -> None:
+    # Signing works, but the result chains to no configured anchor (the signer's root is gone): refuse,
+    # write nothing.
+    (keys_dir / "root.pem").unlink()
+    src, out = tmp_path / "a.jpg", tmp_path / "b.jpg"
+    src.write_bytes(images.jpeg())
     code, _, err = run(
-        cli,
-        "stamp",
-        str(src),
-        "-o",
-        str(out),
-        "--source",
-        "camera",
-        "--keys-dir",
-        str(keys_dir),
-        "--trust-anchors",
-        str(TEST_ANCHORS),
-    )
+        cli, "stamp", str(src), "-o", str(out), "--source", "camera", "--keys-dir", str(keys_dir),
+        "--trust-anchors", str(TEST_ANCHORS),
+    )  # fmt: skip
     assert code == 1
     assert "not trusted" in err
     assert not out.exists()
