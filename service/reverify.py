@@ -1,9 +1,10 @@
-"""Recompute stored decisions when the trust configuration changes.
+"""Recompute stored decisions when the trust configuration or the label policy changes.
 
-A badge must never be stale: each stored decision records the trust fingerprint it was made under.
-When the service's fingerprint differs (anchors added, removed or rotated), every asset and article
-version is re-inspected from its stored bytes and its state, labels and verdict are replaced. Runs at
-start-up automatically and as ``provenance reverify``.
+A badge must never be stale: each stored decision records the trust fingerprint and the policy
+version it was made under. When either differs from the service's (anchors added, removed or
+rotated; an upgrade that changes ``POLICY_VERSION``), every such asset and article version is
+re-inspected from its stored bytes and its state, labels and verdict are replaced. Runs at start-up
+automatically and as ``provenance reverify``.
 """
 
 from __future__ import annotations
@@ -13,11 +14,12 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from provenance import ProvenanceError, Verdict, inspect
+from provenance import POLICY_VERSION, ProvenanceError, Verdict, inspect
 from service.context import ServiceContext, get_state, set_state
 from service.store.db import ArticleVersion, Asset, AuditEvent
 
 TRUST_KEY = "trust_fingerprint"
+POLICY_KEY = "policy_version"
 
 
 @dataclass(frozen=True)
@@ -28,13 +30,24 @@ class ReverifyReport:
     previous: str | None
 
 
+def current(row: Asset | ArticleVersion, fingerprint: str) -> bool:
+    """Whether ``row``'s decision was made under this trust configuration and this label policy."""
+    return row.trust_fingerprint == fingerprint and row.verdict.get("policy_version") == POLICY_VERSION
+
+
 def _recheck(row: Asset | ArticleVersion, verify: Callable[[], Verdict], fingerprint: str) -> bool:
-    """Replace ``row``'s decision with a fresh verification; return whether state or labels changed."""
+    """Replace ``row``'s decision with a fresh verification; return whether state or labels changed.
+
+    Facts about how the item was signed (an optional timestamp that could not be had) are kept.
+    """
     try:
         verdict = verify()
         state, labels, detail = verdict.state.value, list(verdict.labels), verdict.to_dict()
     except (ProvenanceError, FileNotFoundError) as exc:  # unreadable stored bytes count as invalid
-        state, labels, detail = "invalid", [], {"error": str(exc)}
+        state, labels, detail = "invalid", [], {"error": str(exc), "policy_version": POLICY_VERSION}
+    note = row.verdict.get("timestamp_note")
+    if note:
+        detail["timestamp_note"] = note
     changed = (state, labels) != (row.state, row.labels)
     row.state, row.labels, row.verdict, row.trust_fingerprint = state, labels, detail, fingerprint
     return changed
@@ -62,16 +75,14 @@ def reverify(ctx: ServiceContext, *, force: bool = False) -> ReverifyReport:
             *((v, verify_version(v)) for v in session.scalars(select(ArticleVersion))),
         ]
         for row, verify in work:
-            if force or row.trust_fingerprint != fingerprint:
+            if force or not current(row, fingerprint):
                 checked += 1
                 changed += _recheck(row, verify, fingerprint)
+        previous_policy = get_state(session, POLICY_KEY)
         set_state(session, TRUST_KEY, fingerprint)
-        if checked or previous != fingerprint:
-            session.add(
-                AuditEvent(
-                    kind="reverify",
-                    detail={"from": previous, "to": fingerprint, "checked": checked, "changed": changed},
-                )
-            )
+        set_state(session, POLICY_KEY, POLICY_VERSION)
+        if checked or previous != fingerprint or previous_policy != POLICY_VERSION:
+            detail = {"from": previous, "to": fingerprint, "checked": checked, "changed": changed}
+            session.add(AuditEvent(kind="reverify", detail={**detail, "policy": POLICY_VERSION}))
         session.commit()
     return ReverifyReport(checked, changed, fingerprint, previous)

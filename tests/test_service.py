@@ -25,7 +25,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from provenance import inspect
+from provenance import POLICY_VERSION, inspect
 from provenance.keys import init_dev_keys
 from provenance.vocabulary import badge_text, label_text
 from service import auth
@@ -1109,6 +1109,45 @@ def test_reverify_directly_updates_stored_decisions(tmp_path: Path, keys_dir: Pa
         badge = svc.client.get(f"/v1/badges/{image['id']}.json").json()  # badge_cache_seconds=0
         assert (badge["state"], badge["labels"]) == ("untrusted", [])
         assert svc.events("reverify")[-1].detail["changed"] == 1
+
+
+def _edit_stored_asset(svc: Service, asset_id: str, **verdict: Any) -> None:
+    """Change a stored decision as an older release (or an earlier signing) would have left it."""
+    with svc.ctx.session() as session:
+        row = session.get(Asset, asset_id)
+        assert row is not None
+        labels = verdict.pop("labels", None)
+        row.verdict = {**row.verdict, **verdict}
+        if labels is not None:
+            row.labels = labels
+        session.commit()
+
+
+def test_a_decision_made_under_another_policy_is_recomputed_and_the_badge_follows(
+    tmp_path: Path, keys_dir: Path
+) -> None:
+    with running(service_settings(tmp_path / "var", keys_dir)) as svc:
+        image = svc.upload(images.jpeg(seed=15), {"source": "ai_generated"}).json()
+        # As if stamped by a release whose policy gave no label: same trust, older policy.
+        _edit_stored_asset(svc, image["id"], policy_version="labels/0", labels=[])
+        report = reverify(svc.ctx)
+        assert (report.checked, report.changed) == (1, 1)
+        assert svc.client.get(f"/v1/badges/{image['id']}.json").json()["labels"] == ["ai_generated"]
+        assert reverify(svc.ctx).checked == 0  # current now
+        assert svc.events("reverify")[-1].detail["policy"] == POLICY_VERSION
+
+
+def test_a_missing_timestamp_note_survives_re_verification(tmp_path: Path, keys_dir: Path) -> None:
+    note = "signed without a timestamp: the timestamp authority did not answer within 5 s"
+    with running(service_settings(tmp_path / "var", keys_dir)) as svc:
+        image = svc.upload(images.jpeg(seed=16), {"source": "camera"}).json()
+        _edit_stored_asset(svc, image["id"], timestamp_note=note)
+        assert reverify(svc.ctx, force=True).checked == 1
+        with svc.ctx.session() as session:
+            row = session.get(Asset, image["id"])
+            assert row is not None
+            assert row.verdict["timestamp_note"] == note
+            assert row.verdict["policy_version"] == POLICY_VERSION
 
 
 # --------------------------------------------------------------------------------------------------
