@@ -7,6 +7,7 @@ The public API. Data flows inspect -> policy -> stamp; the SDK is reached only t
 __version__ = "0.1.0"
 
 from provenance.errors import (
+    ConfigurationError,
     InputError,
     InputTooLargeError,
     KeyMaterialError,
@@ -33,6 +34,7 @@ __all__ = [
     "SDK_VERSION",
     "Algorithm",
     "CallbackSigner",
+    "ConfigurationError",
     "Decision",
     "FileKeySigner",
     "InputError",

@@ -33,6 +33,7 @@ import c2pa
 
 from provenance import isolation
 from provenance.errors import (
+    ConfigurationError,
     InputError,
     InputTooComplexError,
     ManifestError,
@@ -121,7 +122,7 @@ def _context(trust: TrustConfig, tsa_host: str | None = None) -> c2pa.Context:
         try:
             ctx = c2pa.Context.from_dict(_settings(trust, tsa_host))
         except c2pa.C2paError as exc:
-            raise InputError(f"the C2PA SDK rejected the trust configuration: {exc}") from exc
+            raise ConfigurationError(f"the C2PA SDK rejected the trust configuration: {exc}") from exc
         if len(cache) > 8:  # trust changes rarely; keep the cache bounded anyway
             cache.clear()
         cache[key] = ctx

@@ -92,6 +92,15 @@ class UpstreamConflictError(ProvenanceError):
     kind = "upstream-conflict"
 
 
+class ConfigurationError(ProvenanceError):
+    """The operator's configuration is unusable (trust anchors, revocation list, timestamp authority URL).
+
+    Not the client's fault: the service answers it as a 5xx and logs the diagnostics; the CLI exits 2.
+    """
+
+    kind = "configuration-error"
+
+
 class ParserBusyError(ProvenanceError):
     """Every isolated parsing worker stayed busy for longer than the queue timeout (try again later)."""
 

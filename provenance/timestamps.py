@@ -13,7 +13,7 @@ import urllib.request
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from provenance.errors import InputError
+from provenance.errors import ConfigurationError
 
 # DER TimeStampReq: version 1, messageImprint = (sha256, 32 zero bytes), certReq TRUE.
 _PROBE = bytes.fromhex("30390201013031300d060960864801650304020105000420") + bytes(32) + bytes.fromhex("0101ff")
@@ -30,7 +30,7 @@ class Timestamping:
     def __post_init__(self) -> None:
         parts = urlsplit(self.url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise InputError(f"the timestamp authority URL must be http(s)://host/…, not {self.url!r}")
+            raise ConfigurationError(f"the timestamp authority URL must be http(s)://host/…, not {self.url!r}")
 
     @property
     def host(self) -> str:

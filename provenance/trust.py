@@ -17,7 +17,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
-from provenance.errors import InputError
+from provenance.errors import ConfigurationError
 
 _SHA256 = hashes.SHA256()
 
@@ -28,7 +28,7 @@ def _parse_pems(pem: str, what: str) -> tuple[x509.Certificate, ...]:
     try:
         return tuple(x509.load_pem_x509_certificates(pem.encode()))
     except ValueError as exc:
-        raise InputError(f"{what} is not valid PEM certificate data: {exc}") from exc
+        raise ConfigurationError(f"{what} is not valid PEM certificate data: {exc}") from exc
 
 
 @dataclass(frozen=True)
@@ -52,22 +52,22 @@ class TrustConfig:
 
     @classmethod
     def from_files(cls, anchor_files: Iterable[Path], trust_config: Path | None = None) -> TrustConfig:
-        """Concatenate the PEM files given; raise :class:`InputError` if one is unreadable or not PEM."""
+        """Concatenate the PEM files given; raise :class:`ConfigurationError` if one is unreadable or not PEM."""
         parts: list[str] = []
         for path in anchor_files:
             try:
                 text = path.read_text(encoding="ascii")
             except (OSError, UnicodeDecodeError) as exc:
-                raise InputError(f"cannot read trust anchors {path}: {exc}") from exc
+                raise ConfigurationError(f"cannot read trust anchors {path}: {exc}") from exc
             if not _parse_pems(text, f"trust anchors file {path}"):
-                raise InputError(f"trust anchors file {path} contains no certificate")
+                raise ConfigurationError(f"trust anchors file {path} contains no certificate")
             parts.append(text.strip() + "\n")
         config_text = None
         if trust_config is not None:
             try:
                 config_text = trust_config.read_text(encoding="ascii")
             except (OSError, UnicodeDecodeError) as exc:
-                raise InputError(f"cannot read trust config {trust_config}: {exc}") from exc
+                raise ConfigurationError(f"cannot read trust config {trust_config}: {exc}") from exc
         return cls("".join(parts), config_text)
 
     @property
@@ -106,14 +106,14 @@ class TrustConfig:
         try:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            raise InputError(f"cannot read the revocation list {path}: {exc}") from exc
+            raise ConfigurationError(f"cannot read the revocation list {path}: {exc}") from exc
         return dataclasses.replace(self, revoked_serials=self.revoked_serials | parse_revocation_list(text))
 
 
 def parse_revocation_list(text: str) -> frozenset[int]:
     """Certificate serial numbers, one per line: decimal, ``0x``-hex or colon-separated hex; ``#`` comments.
 
-    Raises :class:`InputError` naming the first line that is none of these.
+    Raises :class:`ConfigurationError` naming the first line that is none of these.
     """
     serials = set()
     for number, raw in enumerate(text.splitlines(), 1):
@@ -128,7 +128,7 @@ def parse_revocation_list(text: str) -> frozenset[int]:
             else:
                 serials.add(int(line, 10))
         except ValueError:
-            raise InputError(f"revocation list line {number} is not a certificate serial: {line!r}") from None
+            raise ConfigurationError(f"revocation list line {number} is not a certificate serial: {line!r}") from None
     return frozenset(serials)
 
 
@@ -137,7 +137,7 @@ def chain_summary(chain_pem: bytes) -> list[dict[str, str]]:
     try:
         certs = x509.load_pem_x509_certificates(chain_pem)
     except ValueError as exc:
-        raise InputError(f"certificate chain is not valid PEM: {exc}") from exc
+        raise ConfigurationError(f"certificate chain is not valid PEM: {exc}") from exc
     return [
         {
             "subject": cert.subject.rfc4514_string(),

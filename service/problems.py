@@ -29,7 +29,7 @@ from provenance import (
     UpstreamConflictError,
     VerificationError,
 )
-from provenance.errors import InputTooComplexError, ParserBusyError, ParserUnavailableError
+from provenance.errors import ConfigurationError, InputTooComplexError, ParserBusyError, ParserUnavailableError
 
 log = logging.getLogger("provenance.service")
 
@@ -119,6 +119,7 @@ _LIBRARY: list[tuple[type[ProvenanceError], int, str]] = [
     (SigningError, 500, "Signing failed"),
     (VerificationError, 500, "Signed result did not verify"),
     (KeyMaterialError, 500, "Signing key unavailable"),
+    (ConfigurationError, 500, "Service misconfigured"),
     (ParserBusyError, 503, "Parsers busy"),
     (ParserUnavailableError, 503, "Parsers unavailable"),
 ]

@@ -27,6 +27,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from provenance import (
+    ConfigurationError,
     FileKeySigner,
     InputError,
     InputTooLargeError,
@@ -679,6 +680,8 @@ LIBRARY: dict[str, tuple[ProvenanceError, int, str]] = {
     "missing key": (KeyMaterialError("cannot read /srv/keys/signer.key", hint="run `provenance keys init`"), 500,
                     "key-material-error"),
     "our result did not verify": (VerificationError("stamped file is untrusted"), 500, "verification-error"),
+    "the operator's configuration": (ConfigurationError("the C2PA SDK rejected the trust configuration"), 500,
+                                      "configuration-error"),
     "every parser busy": (ParserBusyError("every parsing worker stayed busy for 30 s"), 503, "parser-busy"),
     "parser cannot start": (ParserUnavailableError("a parsing worker exited while starting"), 503,
                             "parser-unavailable"),
@@ -736,3 +739,12 @@ def test_the_verify_page_reads_a_file_once_for_its_verdict_and_every_thumbnail(p
     assert response.status_code == 200, response.text
     assert response.text.count('<img class="thumbnail" src="data:image/jpeg;base64,') == 2
     assert isolation.stats().calls - before == 1  # one SDK read in one worker call, thumbnails included
+
+
+def test_a_broken_timestamp_authority_url_is_the_operators_error_not_the_clients() -> None:
+    from provenance.timestamps import Timestamping
+
+    with pytest.raises(ConfigurationError, match="timestamp authority URL") as raised:
+        Timestamping("ftp://tsa.example.org/")
+    assert not isinstance(raised.value, InputError)
+    assert problems.from_library(raised.value).status == 500

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
-from provenance import FileKeySigner, InputError, Source, StampRequest, State, TrustConfig, inspect, stamp
+from provenance import ConfigurationError, FileKeySigner, Source, StampRequest, State, TrustConfig, inspect, stamp
 from provenance.keys import IssuedChain, init_dev_keys
 from provenance.trust import parse_revocation_list
 from service.settings import load_settings
@@ -33,7 +33,7 @@ def test_revocation_list_formats(text: str, serials: set[int]) -> None:
 
 
 def test_bad_revocation_line_is_named() -> None:
-    with pytest.raises(InputError, match="line 2"):
+    with pytest.raises(ConfigurationError, match="line 2"):
         parse_revocation_list("123\nnot-a-serial\n")
 
 
