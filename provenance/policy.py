@@ -10,6 +10,12 @@ an AI claim is never dropped silently.
 Images and articles share the mechanism but not the words: the same claims read as
 ``ai_generated`` / ``ai_edited`` on an image and ``ai_reported`` / ``ai_assisted`` on an article.
 
+``ai_generated`` / ``ai_reported`` are reserved for content whose own origin is AI: an origin action
+with ``trainedAlgorithmicMedia`` in the active manifest or along a chain of ``parentOf`` ingredients.
+The same claim below a ``componentOf`` ingredient (an AI element placed into a photo, a collage with
+one generated tile) means the asset *contains* AI content but was not completely AI-generated:
+``ai_edited`` / ``ai_assisted``.
+
 Changing any rule below changes ``POLICY_VERSION``.
 """
 
@@ -21,7 +27,9 @@ from typing import Final
 
 from provenance.models import Decision, ManifestNode, Reason, State
 
-POLICY_VERSION: Final = "labels/2"  # 1: images only; 2: adds the article rules
+#: 1: images only; 2: adds the article rules; 3: an AI origin below a componentOf ingredient makes its asset
+#: ai_edited / ai_assisted, not ai_generated / ai_reported.
+POLICY_VERSION: Final = "labels/3"
 
 
 class AssetKind(enum.StrEnum):
@@ -50,6 +58,9 @@ COUNTED_RELATIONSHIPS: Final = frozenset({"parentOf", "componentOf"})
 
 # Vendor assertions that talk about generative AI without an IPTC source type: reported, never labelled.
 LEGACY_AI_ASSERTIONS: Final = ("com.adobe.generative-ai",)
+
+# What an AI-origin label becomes for content that is only a component of the asset.
+AS_COMPONENT: Final = {"ai_generated": "ai_edited", "ai_reported": "ai_assisted"}
 
 # Labels that outrank others: when the key is present the values are dropped.
 PRECEDENCE: Final = {"ai_generated": frozenset({"ai_edited"}), "ai_reported": frozenset({"ai_assisted"})}
@@ -120,7 +131,10 @@ def _visit(
     accept: frozenset[State],
     found: dict[str, None],
     reasons: list[Reason],
+    component: bool = False,
 ) -> None:
+    """Collect the labels and reasons of ``node`` and its ingredients; ``component`` is true below a
+    ``componentOf`` edge (the content is part of the asset, not its origin)."""
     signer = node.signer.display() if node.signer else None
     where = " > ".join(path)
     for action in node.actions:
@@ -129,14 +143,17 @@ def _visit(
             continue
         term = iptc_term(action.digital_source_type)
         claim = f"{action.action} with {term} ({rule.name}) in {where}, signed by {signer}"
+        label = AS_COMPONENT.get(rule.label, rule.label) if component else rule.label
+        if label != rule.label:
+            claim += "; it is a component, so the asset contains AI content but is not wholly AI-made"
         if counted:
-            found[rule.label] = None
-            text = f"{rule.label}: {claim}"
+            found[label] = None
+            text = f"{label}: {claim}"
         else:
             text = f"not counted ({why_not}): {claim}"
         reasons.append(
             Reason(
-                label=rule.label if counted else None,
+                label=label if counted else None,
                 counted=counted,
                 manifest=node.label,
                 path=path,
@@ -170,7 +187,8 @@ def _visit(
         child_counted = counted and ingredient.relationship in COUNTED_RELATIONSHIPS and ingredient.state in accept
         child_why = why_not if not counted else _why_not(ingredient, ingredient.state, is_active=False)
         title = ingredient.title or ingredient.label or "untitled ingredient"
-        _visit(kind, ingredient, (*path, title), child_counted, child_why, accept, found, reasons)
+        below_component = component or ingredient.relationship == "componentOf"
+        _visit(kind, ingredient, (*path, title), child_counted, child_why, accept, found, reasons, below_component)
 
 
 def evaluate(

@@ -317,6 +317,19 @@ def placed_trained_jpeg(newsroom: Keys) -> bytes:
     return _placed(newsroom, TRAINED, "AI element placed")
 
 
+def ai_element_in_photo_jpeg(newsroom: Keys) -> bytes:
+    """A camera photo with a placed element whose own (trusted) manifest says AI-generated.
+
+    created/digitalCapture + c2pa.placed of a componentOf ingredient that was created with
+    trainedAlgorithmicMedia: the photo *contains* AI content, it is not AI-generated.
+    """
+    definition = manifest(
+        action("c2pa.created", CAPTURE), action("c2pa.placed", None, "element"), title="Photo with an AI element"
+    )
+    element = _c2pa.Ingredient(ai_generated_png(newsroom), PNG, "generated element", "element", "componentOf")
+    return sign_with_ingredients(images.jpeg(seed=8), definition, newsroom, [element])
+
+
 def composite_synthetic_jpeg(newsroom: Keys) -> bytes:
     """Capture composited with synthetic content: created/digitalCapture, then c2pa.edited + compositeSynthetic."""
     definition = manifest(
@@ -426,6 +439,7 @@ BUILDERS: Final[dict[str, Builder]] = {
     "02-camera-capture": camera_capture_jpeg,
     "03-composite-edited": composite_edited_jpeg,
     "03-composite-placed": composite_placed_jpeg,
+    "03-ai-element-in-photo": ai_element_in_photo_jpeg,
     "03-composite-synthetic": composite_synthetic_jpeg,
     "03-edited-with-trained-model": edited_with_trained_model_jpeg,
     "03-placed-trained": placed_trained_jpeg,

@@ -123,6 +123,9 @@ CASES: dict[str, tuple[CaseBuilder, str, State, tuple[str, ...]]] = {
     "3 c2pa.placed component + compositeWithTrainedAlgorithmicMedia": (
         newsroom_keys(assets.composite_placed_jpeg), NEWSROOM, State.TRUSTED, AI_EDITED,
     ),
+    "3 AI-generated element placed into a photo (componentOf, trusted)": (
+        newsroom_keys(assets.ai_element_in_photo_jpeg), NEWSROOM, State.TRUSTED, AI_EDITED,
+    ),
     "3 c2pa.edited + compositeSynthetic": (
         newsroom_keys(assets.composite_synthetic_jpeg), NEWSROOM, State.TRUSTED, AI_EDITED,
     ),

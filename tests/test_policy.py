@@ -13,6 +13,7 @@ from provenance.models import Action, ManifestNode, SignerInfo
 from provenance.policy import IPTC, AssetKind
 
 IMAGE = AssetKind.IMAGE
+ARTICLE = AssetKind.ARTICLE
 
 AI = frozenset({"ai_generated", "ai_edited"})
 SOURCE_TYPES = [
@@ -100,6 +101,58 @@ def test_ai_generated_wins_over_ai_edited() -> None:
         (Action("c2pa.created", IPTC + "trainedAlgorithmicMedia"), Action("c2pa.placed", IPTC + "compositeSynthetic"))
     )
     assert decide(State.TRUSTED, tree, kind=IMAGE).labels == ("ai_generated",)
+
+
+TRAINED_ORIGIN = (Action("c2pa.created", IPTC + "trainedAlgorithmicMedia"),)
+CAPTURE_ORIGIN = (Action("c2pa.created", IPTC + "digitalCapture"),)
+OPENED = (Action("c2pa.opened", None),)
+
+#: name: (tree, kind, labels) — where an AI origin sits decides between "generated" and "contains AI".
+AI_ORIGIN_PLACEMENT = {
+    "AI origin in the active manifest -> generated": (node(TRAINED_ORIGIN), IMAGE, ("ai_generated",)),
+    "AI parent, re-published -> generated": (
+        node(OPENED, ingredients=(node(TRAINED_ORIGIN, relationship="parentOf"),)), IMAGE, ("ai_generated",)
+    ),
+    "AI element placed into a photo (componentOf) -> edited": (
+        node(CAPTURE_ORIGIN, ingredients=(node(TRAINED_ORIGIN, relationship="componentOf"),)), IMAGE, ("ai_edited",)
+    ),
+    "collage with one generated tile -> edited": (
+        node(CAPTURE_ORIGIN, ingredients=(
+            node(CAPTURE_ORIGIN, relationship="componentOf"), node(TRAINED_ORIGIN, relationship="componentOf"),
+        )), IMAGE, ("ai_edited",),
+    ),
+    "component whose own parent is AI -> edited": (
+        node(CAPTURE_ORIGIN, ingredients=(
+            node(OPENED, relationship="componentOf", ingredients=(node(TRAINED_ORIGIN, relationship="parentOf"),)),
+        )), IMAGE, ("ai_edited",),
+    ),
+    "parent whose component is AI -> edited": (
+        node(OPENED, ingredients=(
+            node(CAPTURE_ORIGIN, relationship="parentOf", ingredients=(
+                node(TRAINED_ORIGIN, relationship="componentOf"),
+            )),
+        )), IMAGE, ("ai_edited",),
+    ),
+    "AI-written article quoted as a component -> assisted": (
+        node(CAPTURE_ORIGIN, ingredients=(node(TRAINED_ORIGIN, relationship="componentOf"),)), ARTICLE,
+        ("ai_assisted",),
+    ),
+    "AI-written previous version (parentOf) -> reported": (
+        node(OPENED, ingredients=(node(TRAINED_ORIGIN, relationship="parentOf"),)), ARTICLE, ("ai_reported",)
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(("tree", "kind", "labels"), AI_ORIGIN_PLACEMENT.values(), ids=AI_ORIGIN_PLACEMENT.keys())
+def test_an_ai_origin_is_generated_only_along_parents(
+    tree: ManifestNode, kind: AssetKind, labels: tuple[str, ...]
+) -> None:
+    decision = decide(State.TRUSTED, tree, kind=kind)
+    assert decision.labels == labels
+    counted = [r for r in decision.reasons if r.counted]
+    assert [r.label for r in counted] == list(labels)
+    if labels in (("ai_edited",), ("ai_assisted",)):
+        assert "component" in counted[0].text
 
 
 def test_input_to_ingredients_do_not_count() -> None:
