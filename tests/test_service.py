@@ -1077,7 +1077,8 @@ def test_badges_follow_the_trust_configuration(tmp_path: Path, keys_dir: Path) -
         events = [e.detail for e in second.events("reverify")]
         second_fingerprint = second.ctx.trust.fingerprint
         assert second_fingerprint != first_fingerprint
-        assert {"from": first_fingerprint, "to": second_fingerprint, "checked": 2, "changed": 2} in events
+        expected = {"from": first_fingerprint, "to": second_fingerprint, "checked": 2, "changed": 2}
+        assert {**expected, "policy": POLICY_VERSION} in events
         # the service's own new signer is trusted
         fresh = second.upload(images.jpeg(seed=13), {"source": "ai_generated"}).json()
         assert (fresh["state"], fresh["labels"]) == ("trusted", ["ai_generated"])
