@@ -22,6 +22,7 @@ from typing import Final
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from service.cache import LRU
 from service.store.db import AuditEvent, Token, utcnow
 
 ROLES: Final = ("newsroom", "auditor", "admin")
@@ -86,7 +87,8 @@ class RateLimiter:
     def __init__(self, per_minute: int) -> None:
         self.rate = per_minute / 60.0
         self.capacity = float(per_minute)
-        self._buckets: dict[int, tuple[float, float]] = {}
+        # Bounded: many distinct clients must not grow memory forever (the least recently seen go first).
+        self._buckets: LRU[int, tuple[float, float]] = LRU(100_000)
         self._lock = threading.Lock()
         self.clock = time.monotonic
 
@@ -94,14 +96,12 @@ class RateLimiter:
         """0 if the request may go ahead, else the seconds until it may."""
         now = self.clock()
         with self._lock:
-            tokens, last = self._buckets.get(key, (self.capacity, now))
+            tokens, last = self._buckets.get(key) or (self.capacity, now)
             tokens = min(self.capacity, tokens + (now - last) * self.rate)
             if tokens < 1.0:
-                self._buckets[key] = (tokens, now)
+                self._buckets.put(key, (tokens, now))
                 return (1.0 - tokens) / self.rate if self.rate > 0 else float("inf")
-            if len(self._buckets) > 100_000:  # bounded: many distinct clients must not grow memory forever
-                self._buckets.clear()
-            self._buckets[key] = (tokens - 1.0, now)
+            self._buckets.put(key, (tokens - 1.0, now))
             return 0.0
 
 

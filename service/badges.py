@@ -23,6 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from provenance.vocabulary import LANGUAGES
+from service.cache import LRU
 from service.render import badges as render
 from service.render.badges import BadgeDecision
 from service.store.db import ArticleVersion, Asset
@@ -35,6 +36,8 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 PREFIX: Final = "/v1/badges"
 MAX_BATCH: Final = 100
+#: Rendered badges (and decisions) kept in memory per process; the least recently used go first.
+MAX_CACHED: Final = 50_000
 REF: Final = re.compile(r"(img_[0-9a-f]{24}|art_[0-9a-f]{24}|sha256-[0-9a-f]{64})")
 _PATH: Final = re.compile(r"/v1/badges/([^/]+)\.(svg|json|html)")
 _FORMATS: Final = {
@@ -98,7 +101,7 @@ def negotiate_language(query_lang: str | None, accept_language: str | None) -> s
 class _Cached:
     """A rendered response with its ASGI messages built once (reused for every request)."""
 
-    __slots__ = ("body", "etag", "expires", "not_modified", "start", "status")
+    __slots__ = ("body", "etag", "expires", "not_modified", "refresh_at", "start", "status")
 
     def __init__(
         self, status: int, body: bytes, content_type: bytes, csp: bytes, cache_control: bytes, expires: float
@@ -107,6 +110,7 @@ class _Cached:
         self.body = {"type": "http.response.body", "body": body}
         self.etag = b'"' + hashlib.sha256(body).hexdigest()[:32].encode() + b'"'
         self.expires = expires
+        self.refresh_at = expires
         headers = [
             (b"content-type", content_type),
             (b"etag", self.etag),
@@ -129,19 +133,27 @@ _EMPTY_BODY: Final = {"type": "http.response.body", "body": b""}
 
 
 class BadgeService:
-    """Decisions from the database, rendered responses cached in memory.
+    """Decisions from the database, rendered responses cached in memory (bounded, least recently used).
 
-    Stale-while-revalidate: a badge past its freshness is still served while one background refresh
-    per badge re-reads the decision, so expiry never sends a burst of requests to the database (or
-    to the thread pool). Only unknown refs (never seen, or last seen unknown) are read in the request.
+    Freshness: a cached badge is served as it is for the first half of ``badge_cache_seconds``; in the
+    second half it is still served while one background refresh per badge re-reads the decision
+    (so a busy badge never sends a burst of requests to the database); once ``badge_cache_seconds``
+    have passed it is never served: the request re-reads the decision. So a change committed to the
+    database shows on every badge within ``badge_cache_seconds``, idle spells included.
     """
 
-    def __init__(self, sessions: sessionmaker[Session], cache_seconds: float, max_age: int) -> None:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        cache_seconds: float,
+        max_age: int,
+        max_entries: int = MAX_CACHED,
+    ) -> None:
         self.sessions = sessions
         self.cache_seconds = cache_seconds
         self.cache_control = f"public, max-age={max_age}".encode()
-        self._cache: dict[tuple[str, str, str], _Cached] = {}
-        self._decisions: dict[str, tuple[float, BadgeDecision | None]] = {}
+        self._cache: LRU[tuple[str, str, str], _Cached] = LRU(max_entries)
+        self._decisions: LRU[str, tuple[float, BadgeDecision | None]] = LRU(max_entries)
         self._refreshing: set[tuple[str, str, str]] = set()
         self._refresher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="badge-refresh")
 
@@ -149,48 +161,50 @@ class BadgeService:
         self._cache.clear()
         self._decisions.clear()
 
-    def _decision(self, ref: str, now: float) -> BadgeDecision | None:
-        hit = self._decisions.get(ref)
+    def _decision(self, ref: str, now: float, *, fresh: bool = False) -> BadgeDecision | None:
+        hit = None if fresh else self._decisions.get(ref)
         if hit is not None and hit[0] > now:
             return hit[1]
         with self.sessions() as session:
             decision = find_decision(session, ref)
-        if len(self._decisions) > 200_000:  # bounded: unknown refs must not grow memory forever
-            self._decisions.clear()
-        self._decisions[ref] = (now + self.cache_seconds, decision)
+        self._decisions.put(ref, (now + self.cache_seconds, decision))
         return decision
 
-    def render(self, ref: str, fmt: str, lang: str) -> _Cached:
-        """Render and cache the response for one badge (blocking: may read the database)."""
+    def render(self, ref: str, fmt: str, lang: str, *, fresh: bool = False) -> _Cached:
+        """Render and cache the response for one badge (blocking: may read the database).
+
+        ``fresh`` re-reads the decision even if one is cached (a refresh must see new commits).
+        """
         now = time.monotonic()
         content_type, csp, renderer = _FORMATS[fmt]
-        decision = self._decision(ref, now)
+        decision = self._decision(ref, now, fresh=fresh)
         expires = now + self.cache_seconds
         if decision is None:
             body = json.dumps({"type": "/problems/not-found", "title": "Unknown badge", "status": 404}).encode()
             cached = _Cached(404, body, b"application/problem+json", b"default-src 'none'", b"", expires)
         else:
             cached = _Cached(200, renderer(decision, lang), content_type, csp, self.cache_control, expires)
-        if len(self._cache) > 200_000:
-            self._cache.clear()
-        self._cache[(ref, fmt, lang)] = cached
+        cached.refresh_at = now + self.cache_seconds / 2
+        self._cache.put((ref, fmt, lang), cached)
         return cached
 
     def _refresh(self, key: tuple[str, str, str]) -> None:
         try:
-            self.render(*key)
+            self.render(*key, fresh=True)
         finally:
             self._refreshing.discard(key)
 
     def cached(self, ref: str, fmt: str, lang: str) -> _Cached | None:
-        """The response if it is in memory (never blocks); a stale one triggers one background refresh."""
+        """The response if it may still be served from memory (never blocks); in the second half of its
+        life it also starts one background refresh. ``None``: the caller renders it now."""
         key = (ref, fmt, lang)
         cached = self._cache.get(key)
-        if cached is None or cached.expires > time.monotonic():
-            return cached
-        if cached.status != 200:
-            return None  # a stale "unknown" is re-read at once: a new upload must show without delay
-        if key not in self._refreshing:
+        if cached is None:
+            return None
+        now = time.monotonic()
+        if now >= cached.expires:
+            return None  # too old to serve: the change it may hide is older than badge_cache_seconds
+        if now >= cached.refresh_at and cached.status == 200 and key not in self._refreshing:
             self._refreshing.add(key)
             self._refresher.submit(self._refresh, key)
         return cached
@@ -219,18 +233,18 @@ def _problem(status: int, detail: str) -> tuple[int, list[tuple[bytes, bytes]], 
     return status, [*headers, _ALLOW] if status == 405 else headers, body.encode()
 
 
-_LANG_CACHE: dict[str, str | None] = {}
+_LANG_CACHE: LRU[str, tuple[str | None]] = LRU(10_000)  # Accept-Language values seen, and what they chose
 
 
 def _language(query: dict[str, list[str]], accept_language: str | None) -> str | None:
     if "lang" in query:
         return negotiate_language(query["lang"][0], None)
     key = accept_language or ""
-    if key not in _LANG_CACHE:
-        if len(_LANG_CACHE) > 10_000:
-            _LANG_CACHE.clear()
-        _LANG_CACHE[key] = negotiate_language(None, accept_language)
-    return _LANG_CACHE[key]
+    hit = _LANG_CACHE.get(key)
+    if hit is None:
+        hit = (negotiate_language(None, accept_language),)
+        _LANG_CACHE.put(key, hit)
+    return hit[0]
 
 
 class BadgeApp:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from service.badges import BadgeService
 from service.store.db import Asset
 
 from . import images
@@ -34,25 +35,52 @@ def test_304_has_no_content_length_and_weak_validators_match(cached_service: Ser
     assert cached_service.client.get(url, headers={"If-None-Match": '"other"'}).status_code == 200
 
 
-def test_stale_badge_is_served_then_refreshed_in_the_background(cached_service: Service) -> None:
-    asset = cached_service.upload(images.jpeg(seed=32), {"source": "ai_generated"}).json()
-    url = f"/v1/badges/{asset['id']}.json"
-    assert cached_service.client.get(url).json()["state"] == "trusted"
-    with cached_service.ctx.session() as session:  # the decision changes behind the cache's back
-        row = session.get(Asset, asset["id"])
+def _change_behind_the_cache(svc: Service, asset_id: str) -> None:
+    with svc.ctx.session() as session:  # the decision changes behind the cache's back
+        row = session.get(Asset, asset_id)
         assert row is not None
         row.state, row.labels = "invalid", []
         session.commit()
-    assert cached_service.client.get(url).json()["state"] == "trusted"  # still fresh
-    time.sleep(0.3)
-    assert cached_service.client.get(url).json()["state"] == "trusted"  # stale: served, refresh started
+
+
+def test_a_busy_badge_is_refreshed_in_the_background_before_it_expires(cached_service: Service) -> None:
+    asset = cached_service.upload(images.jpeg(seed=32), {"source": "ai_generated"}).json()
+    url = f"/v1/badges/{asset['id']}.json"
+    assert cached_service.client.get(url).json()["state"] == "trusted"
+    _change_behind_the_cache(cached_service, asset["id"])
+    assert cached_service.client.get(url).json()["state"] == "trusted"  # fresh: served from memory
+    time.sleep(0.12)  # past half of badge_cache_seconds (0.2 s): served, and one refresh starts
+    assert cached_service.client.get(url).json()["state"] == "trusted"
     for _ in range(50):
         if cached_service.client.get(url).json()["state"] == "invalid":
             break
-        time.sleep(0.05)
+        time.sleep(0.01)
     else:
         raise AssertionError("the badge was never refreshed")
     assert cached_service.client.get(url).json()["badge"]["text"] == "Content Credentials invalid"
+
+
+def test_a_change_shows_on_the_first_request_after_an_idle_spell(cached_service: Service) -> None:
+    asset = cached_service.upload(images.jpeg(seed=33), {"source": "ai_generated"}).json()
+    url = f"/v1/badges/{asset['id']}.json"
+    assert cached_service.client.get(url).json()["state"] == "trusted"
+    _change_behind_the_cache(cached_service, asset["id"])
+    time.sleep(0.25)  # longer than badge_cache_seconds, and no request in between
+    assert cached_service.client.get(url).json()["state"] == "invalid"  # never the stale answer
+
+
+def test_badge_caches_are_bounded_and_keep_the_recently_used(cached_service: Service) -> None:
+    badges = BadgeService(cached_service.ctx.sessions, cache_seconds=60, max_age=60, max_entries=50)
+    asset = cached_service.upload(images.jpeg(seed=34), {"source": "ai_generated"}).json()
+    badges.render(asset["id"], "svg", "en")
+    for i in range(500):  # anyone can ask for refs that do not exist
+        badges.render(f"sha256-{i:064x}", "svg", "en")
+        if i % 10 == 0:
+            assert badges.cached(asset["id"], "svg", "en") is not None  # used again: kept
+    assert len(badges._cache) <= 50
+    assert len(badges._decisions) <= 50
+    assert badges.cached(asset["id"], "svg", "en") is not None
+    assert badges.cached(f"sha256-{0:064x}", "svg", "en") is None  # long unused: evicted
 
 
 def test_openapi_documents_the_badge_paths(cached_service: Service) -> None:
