@@ -13,7 +13,7 @@ import hashlib
 import json
 import re
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Final
 from urllib.parse import parse_qs
@@ -22,6 +22,7 @@ import anyio.to_thread
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from provenance.policy import LABEL_ORDER
 from provenance.vocabulary import LANGUAGES
 from service.cache import LRU
 from service.render import badges as render
@@ -64,6 +65,26 @@ def _from_version(ref: str, version: ArticleVersion) -> BadgeDecision:
     )
 
 
+#: Assets sharing the same bytes that a ``sha256-`` ref looks at (newest first).
+MAX_SHARING: Final = 100
+_LABEL_RANK: Final = {label: rank for rank, label in enumerate(reversed(LABEL_ORDER))}
+
+
+def strongest(assets: Sequence[Asset]) -> Asset:
+    """Of several assets made from the same bytes, the one a ``sha256-`` badge answers with: a trusted
+    one with the highest-ranking AI label (``ai_generated`` over ``ai_edited``), else the newest.
+
+    So a later declaration of the same bytes can never drop a trusted AI label from that badge.
+    """
+
+    def rank(asset: Asset) -> int:
+        if asset.state != "trusted":
+            return -1
+        return max((_LABEL_RANK.get(label, -1) for label in asset.labels), default=-1)
+
+    return max(assets, key=rank)  # ties: the first, i.e. the newest
+
+
 def find_decision(session: Session, ref: str) -> BadgeDecision | None:
     """The stored decision for ``ref`` (asset id, article id, or sha256 of original/stamped bytes)."""
     if ref.startswith("img_"):
@@ -74,13 +95,14 @@ def find_decision(session: Session, ref: str) -> BadgeDecision | None:
         version = session.scalars(latest.where(ArticleVersion.article_id == ref)).first()
         return _from_version(ref, version) if version else None
     digest = ref.removeprefix("sha256-")
-    asset = session.scalars(
+    sharing = session.scalars(
         select(Asset)
         .where((Asset.stamped_sha256 == digest) | (Asset.upload_sha256 == digest))
         .order_by(Asset.created_at.desc())
-    ).first()
-    if asset:
-        return _from_asset(ref, asset)
+        .limit(MAX_SHARING)
+    ).all()
+    if sharing:
+        return _from_asset(ref, strongest(sharing))
     version = session.scalars(latest.where(ArticleVersion.text_sha256 == digest)).first()
     return _from_version(ref, version) if version else None
 

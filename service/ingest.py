@@ -20,10 +20,10 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from provenance import InputError, StampRequest, stamp
+from provenance import InputError, StampRequest, UpstreamConflictError, stamp
 from provenance.articles import ArticleVersion as SignedVersion
 from provenance.articles import parse_payload, stamp_article
-from provenance.stamp import Source
+from provenance.stamp import NON_AI_SOURCES, Source
 from provenance.trust import chain_summary
 from service.auth import Caller
 from service.context import ServiceContext
@@ -67,6 +67,8 @@ def article_id(external_id: str) -> str:
 
 Row = TypeVar("Row", Asset, ArticleVersion)
 
+AI_IMAGE_LABELS = frozenset({"ai_generated", "ai_edited"})
+
 # Writes of originals overlap their stamping (the fsync is the slow part); a thread each for two at once.
 _writer = ThreadPoolExecutor(max_workers=2, thread_name_prefix="provenance-blob")
 
@@ -85,6 +87,14 @@ def _commit_new(ctx: ServiceContext, row: Row, event: AuditEvent, model: type[Ro
                 raise
             return winner, False
     return row, True
+
+
+def _earlier_ai_declarations(session: Session, upload_sha256: str) -> list[Asset]:
+    """Assets this service made from the same original bytes that carry a trusted AI label."""
+    rows = session.scalars(
+        select(Asset).where(Asset.upload_sha256 == upload_sha256).order_by(Asset.created_at).limit(100)
+    ).all()
+    return [row for row in rows if row.state == "trusted" and set(row.labels) & AI_IMAGE_LABELS]
 
 
 @dataclass(frozen=True)
@@ -119,6 +129,14 @@ def ingest_asset(
         existing = _existing(session, ident, caller, idempotency_key)
         if existing is not None:
             return Ingested(existing, created=False)
+        earlier = _earlier_ai_declarations(session, upload_sha256)
+    if earlier and declaration.source in NON_AI_SOURCES and not declaration.override_upstream:
+        first = earlier[0]
+        raise UpstreamConflictError(
+            f"these bytes were stamped before as {first.id} with the labels {', '.join(first.labels)}, "
+            f"but the declaration is {declaration.source.value!r}",
+            hint="declare ai_generated/ai_edited, or give override_upstream with the reason (it is recorded)",
+        )
     request = StampRequest(
         source=declaration.source,
         title=declaration.title,
@@ -154,12 +172,10 @@ def ingest_asset(
         token_id=caller.token_id if caller else None,
         idempotency_key=idempotency_key if caller else None,
     )
-    event = AuditEvent(
-        kind="stamp",
-        token_id=caller.token_id if caller else None,
-        subject=ident,
-        detail={"labels": row.labels, "source": declaration.source.value, "sha256": upload_sha256},
-    )
+    detail: dict[str, Any] = {"labels": row.labels, "source": declaration.source.value, "sha256": upload_sha256}
+    if earlier and declaration.source in NON_AI_SOURCES:  # an override of our own earlier AI declaration
+        detail["overrides"] = {"assets": [a.id for a in earlier], "reason": declaration.override_upstream}
+    event = AuditEvent(kind="stamp", token_id=caller.token_id if caller else None, subject=ident, detail=detail)
     stored, created = _commit_new(ctx, row, event, Asset, ident)
     return Ingested(stored, created)
 

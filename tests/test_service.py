@@ -1295,3 +1295,30 @@ def test_cli_token_works_against_the_service(tmp_path: Path, keys_dir: Path) -> 
         assert report["stamped_by"] == {"token": "x", "role": "newsroom"}
         forbidden = svc.client.get(created.json()["links"]["report"], headers=headers)
         assert_problem(forbidden, 403, "forbidden")
+
+
+def test_the_same_bytes_cannot_silently_lose_an_earlier_ai_declaration(tmp_path: Path, keys_dir: Path) -> None:
+    data = images.jpeg(seed=41)
+    digest = hashlib.sha256(data).hexdigest()
+    with running(service_settings(tmp_path / "var", keys_dir)) as svc:
+        first = svc.upload(data, {"source": "ai_generated"})
+        assert first.status_code == 201
+        before = svc.stored()
+        refused = svc.upload(data, {"source": "camera"})
+        body = assert_problem(refused, 409, "upstream-conflict")
+        assert first.json()["id"] in body["detail"]
+        assert svc.stored() == before  # nothing stored
+        reason = "the agency confirmed it is a photograph; the earlier declaration was a mistake"
+        second = svc.upload(data, {"source": "camera", "override_upstream": reason})
+        assert second.status_code == 201, second.text
+        # The sha256- badge of the shared original keeps the trusted AI label.
+        badge = svc.client.get(f"/v1/badges/sha256-{digest}.json").json()
+        assert [label["id"] for label in badge["labels"]] == ["ai_generated"]
+        report = svc.client.get(f"/v1/assets/{second.json()['id']}/report", headers=svc.bearer("auditor")).json()
+        assert report["declaration"]["override_upstream"] == reason
+        overrides = svc.events("stamp")[-1].detail["overrides"]
+        assert overrides == {"assets": [first.json()["id"]], "reason": reason}
+        # A later AI declaration of bytes first declared a camera photo is no conflict.
+        other = images.jpeg(seed=42)
+        assert svc.upload(other, {"source": "camera"}).status_code == 201
+        assert svc.upload(other, {"source": "ai_edited"}).status_code == 201
