@@ -42,7 +42,7 @@ from provenance.errors import (
     UnsupportedMediaError,
 )
 from provenance.keys.signers import Algorithm, FileKeySigner, Signer
-from provenance.media import Limits
+from provenance.media import THUMBNAIL_TYPES, Limits
 from provenance.trust import TrustConfig
 
 SDK_VERSION = f"c2pa-python {c2pa.__version__} / c2pa-rs {c2pa.sdk_version()}"
@@ -140,7 +140,6 @@ def _sdk_message(exc: Exception) -> str:
 #: expand into a huge report is refused rather than parsed in the calling process.
 MAX_REPORT_BYTES = 8 * 1024 * 1024
 MAX_THUMBNAIL = 512 * 1024  # bytes
-THUMBNAIL_FORMATS = frozenset({"image/jpeg", "image/png", "image/webp", "image/gif"})
 
 
 def read(
@@ -198,7 +197,7 @@ def _thumbnail_ids(report: Any, limit: int) -> list[str]:
             continue
         for holder in (manifest, *(i for i in manifest.get("ingredients") or () if isinstance(i, dict))):
             ref = holder.get("thumbnail")
-            if isinstance(ref, dict) and ref.get("format") in THUMBNAIL_FORMATS:
+            if isinstance(ref, dict) and ref.get("format") in THUMBNAIL_TYPES:
                 identifier = ref.get("identifier")
                 if isinstance(identifier, str) and identifier not in found:
                     found.append(identifier)

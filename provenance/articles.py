@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-import hashlib
 import json
 import re
 from dataclasses import dataclass
@@ -30,7 +29,7 @@ from typing import Any, Final
 from provenance import __version__, _c2pa, assertions, canonical, media, policy
 from provenance.canonical import BodyFormat
 from provenance.errors import InputError, InputTooLargeError, UpstreamConflictError
-from provenance.inspect import inspect, verdict_of
+from provenance.inspect import inspect, sha256_later, verdict_of
 from provenance.keys.signers import Signer
 from provenance.media import DEFAULT_LIMITS, Limits
 from provenance.models import ArticleClaim, Reason, State, Verdict
@@ -320,7 +319,7 @@ def stamp_article(
     # The text and its new manifest were read back in full in the signing call.
     verdict = verdict_of(
         signed.verification(),
-        sha256=lambda: hashlib.sha256(text).hexdigest(),
+        sha256=sha256_later(text),
         size=len(text),
         media_type=media.TEXT,
         trust=trust,

@@ -48,6 +48,9 @@ TEXT = "text/plain"  # UTF-8 text: the canonical form of an article, verified wi
 
 IMAGE_TYPES = frozenset({JPEG, PNG, WEBP, TIFF, AVIF, HEIC, HEIF, GIF, SVG})
 
+#: Image types shown as a manifest's thumbnails (never SVG or anything else that can carry script).
+THUMBNAIL_TYPES = frozenset({JPEG, PNG, WEBP, GIF})
+
 #: Types ``stamp`` writes a manifest into (the SDK embeds in all of them; pixels untouched).
 STAMPABLE = frozenset({JPEG, PNG, WEBP, TIFF, AVIF, HEIC, HEIF})
 
@@ -76,7 +79,7 @@ class Limits:
     # time grows with these counts, for ISO-BMFF with the square of the boxes under one parent (1 MiB
     # of empty boxes takes it minutes). Each bound is far above what cameras and editors write, and
     # low enough that the SDK (c2pa-python 0.38.1) parses a flood of empty segments, chunks or boxes
-    # at the bound in 0.4 s or less, about 0.2 s on an idle core (measured: README, "Bad input").
+    # at the bound in 0.4 s or less, about 0.2 s on an idle core (measured: README, "Hostile input").
     max_jpeg_segments: int = 10_000  # marker segments before the first scan; a 256 MiB manifest is 4,096 APP11s
     max_png_chunks: int = 16_384  # chunks; libpng writes 8 KiB IDAT chunks, so this is a 128 MiB PNG
     max_riff_chunks: int = 10_000  # top-level chunks (the SDK reads no deeper); an animated WebP has one per frame

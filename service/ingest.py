@@ -67,7 +67,6 @@ def article_id(external_id: str) -> str:
 
 Row = TypeVar("Row", Asset, ArticleVersion)
 
-AI_IMAGE_LABELS = frozenset({"ai_generated", "ai_edited"})
 
 # Writes of originals overlap their stamping (the fsync is the slow part); a thread each for two at once.
 _writer = ThreadPoolExecutor(max_workers=2, thread_name_prefix="provenance-blob")
@@ -90,11 +89,11 @@ def _commit_new(ctx: ServiceContext, row: Row, event: AuditEvent, model: type[Ro
 
 
 def _earlier_ai_declarations(session: Session, upload_sha256: str) -> list[Asset]:
-    """Assets this service made from the same original bytes that carry a trusted AI label."""
+    """Assets this service made from the same original bytes that carry a trusted AI label (every label is one)."""
     rows = session.scalars(
         select(Asset).where(Asset.upload_sha256 == upload_sha256).order_by(Asset.created_at).limit(100)
     ).all()
-    return [row for row in rows if row.state == "trusted" and set(row.labels) & AI_IMAGE_LABELS]
+    return [row for row in rows if row.state == "trusted" and row.labels]
 
 
 @dataclass(frozen=True)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Final
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from provenance.articles import MAX_PAYLOAD
+from provenance.articles import MAX_PAYLOAD, MAX_VERSION
 from service import problems
 from service.deps import ContextDep, NewsroomDep, PublicBaseDep
 from service.ingest import ingest_article
@@ -17,7 +17,6 @@ from service.store.db import ArticleVersion
 
 router = APIRouter(prefix="/v1/articles", tags=["articles"])
 
-MAX_VERSION: Final = 2**31 - 1  # the database's version column is a 32-bit integer on every backend
 #: A version number in a path: out of range (0, negative, beyond 32 bits) is a 422, never a database error.
 Version = Annotated[int, Path(ge=1, le=MAX_VERSION, description="The version number (1, 2, …)")]
 READ_ERRORS = problems.responses(404, 422)

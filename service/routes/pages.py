@@ -177,16 +177,13 @@ def _form(message: str = "") -> str:
 MAX_THUMBNAILS = 24
 
 
-_THUMBNAIL_TYPES = frozenset({media.JPEG, media.PNG, media.WEBP, media.GIF})
-
-
 def _image_type(blob: bytes) -> str | None:
     """The sniffed type of a thumbnail's bytes, if it is an image we show (never the manifest's word for it)."""
     try:
         kind = media.sniff(blob)
     except ProvenanceError:
         return None
-    return kind if kind in _THUMBNAIL_TYPES else None
+    return kind if kind in media.THUMBNAIL_TYPES else None
 
 
 def _thumbnails(verdict: Verdict) -> dict[str, str]:
