@@ -198,6 +198,12 @@ class IsolationStats:
         with self._lock:
             self.peak_worker_rss = max(self.peak_worker_rss, kib * 1024)
 
+    def count(self, *, calls: int = 0, replaced: int = 0, timeouts: int = 0) -> None:
+        with self._lock:
+            self.calls += calls
+            self.replaced += replaced
+            self.timeouts += timeouts
+
 
 _stats = IsolationStats()
 
@@ -205,6 +211,14 @@ _stats = IsolationStats()
 def stats() -> IsolationStats:
     """Counters of every pool in this process (for tests, metrics and benchmarks)."""
     return _stats
+
+
+class _Answered(Exception):
+    """The worker answered a call with a library error: the call is over, the worker stays usable."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 class _WorkerLost(Exception):
@@ -395,16 +409,24 @@ class WorkerPool:
                 worker.retire()
                 worker = None
             return result
+        except _Answered as answered:
+            raise answered.error from None
         except _WorkerLost as lost:
             if worker is not None:
                 self._forget(worker)
             worker = None
-            with _stats._lock:
-                _stats.replaced += 1
+            _stats.count(replaced=1)
             raise InputTooComplexError(f"the file is too complex to parse within the limits: {lost.reason}") from None
+        except BaseException:
+            # Interrupted mid-call (a signer's or the caller's own exception): the worker may still
+            # answer this call later, so it must never serve another one.
+            if worker is not None:
+                self._forget(worker)
+                worker.kill()
+            worker = None
+            raise
         finally:
-            with _stats._lock:
-                _stats.calls += 1
+            _stats.count(calls=1)
             self._idle.put(worker)  # None: the next call starts a fresh worker
 
     def _run(
@@ -438,8 +460,7 @@ class WorkerPool:
                 ready = True  # the recv below reports it
             if not ready:
                 worker.kill()
-                with _stats._lock:
-                    _stats.timeouts += 1
+                _stats.count(timeouts=1)
                 raise _WorkerLost(f"it took longer than {deadline:.1f} s, the limit for a file of this size")
             try:
                 message = _load(conn.recv_bytes(MAX_MESSAGE))
@@ -465,7 +486,7 @@ class WorkerPool:
             if fatal:  # the worker said it is no longer usable (e.g. a MemoryError inside Python)
                 worker.kill()
                 raise _WorkerLost(str(text))
-            raise _rebuild(name, str(text), hint if isinstance(hint, str) else None)
+            raise _Answered(_rebuild(name, str(text), hint if isinstance(hint, str) else None))
 
     @staticmethod
     def _answer_sign(conn: Connection, payload: bytes, signer: Callable[[bytes], bytes] | None) -> None:

@@ -132,6 +132,20 @@ def test_a_worker_cannot_make_the_caller_copy_unbounded_bytes(pool: WorkerPool) 
     assert call(pool, "flood", MIB)[1] == [b"x" * MIB]  # an answer within the bound is fine
 
 
+class Interrupted(BaseException):
+    """What a Ctrl-C or a task cancellation looks like to the pool: not an Exception."""
+
+
+def test_a_call_interrupted_mid_way_never_leaves_its_answer_to_the_next_call(pool: WorkerPool) -> None:
+    def interrupted(_payload: bytes) -> bytes:
+        raise Interrupted
+
+    with pytest.raises(Interrupted):
+        call(pool, "sign_twice", signer=interrupted)
+    for _ in range(3):  # the interrupted worker still waits for its signature: it must not serve these
+        assert call(pool, "echo", blobs=[b"mine"])[1] == [b"mine"]
+
+
 def test_a_slow_parse_does_not_stall_other_calls(pool: WorkerPool) -> None:
     stuck = threading.Thread(target=lambda: call(pool, "sleep", 2.0))
     stuck.start()
