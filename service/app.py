@@ -62,7 +62,7 @@ def create_api(ctx: ServiceContext, metrics: Metrics, badges: BadgeService) -> F
             with ctx.session() as session:
                 session.add(suppressed.event())
                 session.commit()
-        ctx.engine.dispose()
+        ctx.close()
 
     api = FastAPI(
         title="Newsroom provenance",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from contextlib import closing
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -69,8 +70,7 @@ def tokens_create(
     def run() -> None:
         if role not in ROLES:
             raise InputError(f"role must be one of {', '.join(ROLES)}")
-        ctx = build_context(_settings(data_dir, keys_dir, None, config))
-        with ctx.session() as session:
+        with closing(build_context(_settings(data_dir, keys_dir, None, config))) as ctx, ctx.session() as session:
             secret = create_token(session, name, role)
             session.commit()
         sys.stdout.write(secret + "\n")
@@ -88,8 +88,7 @@ def tokens_revoke(
     """Revoke tokens by name (they stop working at once; the audit log keeps them)."""
 
     def run() -> None:
-        ctx = build_context(_settings(data_dir, keys_dir, None, config))
-        with ctx.session() as session:
+        with closing(build_context(_settings(data_dir, keys_dir, None, config))) as ctx, ctx.session() as session:
             count = revoke_tokens(session, name)
             session.commit()
         if not count:
@@ -112,8 +111,8 @@ def reverify_command(
     """Recompute stored decisions under the current trust configuration."""
 
     def run() -> None:
-        ctx = build_context(_settings(data_dir, keys_dir, trust_anchors, config))
-        report = reverify(ctx, force=force)
+        with closing(build_context(_settings(data_dir, keys_dir, trust_anchors, config))) as ctx:
+            report = reverify(ctx, force=force)
         out.print(f"checked {report.checked}, changed {report.changed}; trust {report.fingerprint[:16]}…")
 
     run_command(run)

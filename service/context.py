@@ -32,6 +32,10 @@ class ServiceContext:
     def session(self) -> Session:
         return self.sessions()
 
+    def close(self) -> None:
+        """Close the database connections (the service's lifespan does this at shutdown)."""
+        self.engine.dispose()
+
 
 def load_signer(settings: Settings) -> Signer:
     """The configured signer (key file, or PKCS#11 token); raises :class:`KeyMaterialError` if unusable."""

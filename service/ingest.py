@@ -14,19 +14,20 @@ import hashlib
 import json
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from provenance import InputError, StampRequest, UpstreamConflictError, stamp
+from provenance.articles import ArticlePayload, parse_payload, stamp_article
 from provenance.articles import ArticleVersion as SignedVersion
-from provenance.articles import parse_payload, stamp_article
 from provenance.stamp import NON_AI_SOURCES, Source
 from provenance.trust import chain_summary
 from service.auth import Caller
 from service.context import ServiceContext
+from service.problems import Problem
 from service.store.db import ArticleVersion, Asset, AuditEvent
 
 
@@ -65,27 +66,51 @@ def article_id(external_id: str) -> str:
     return "art_" + hashlib.sha256(external_id.encode()).hexdigest()[:24]
 
 
-Row = TypeVar("Row", Asset, ArticleVersion)
-
-
 # Writes of originals overlap their stamping (the fsync is the slow part); a thread each for two at once.
 _writer = ThreadPoolExecutor(max_workers=2, thread_name_prefix="provenance-blob")
 
 
-def _commit_new(ctx: ServiceContext, row: Row, event: AuditEvent, model: type[Row], key: object) -> tuple[Row, bool]:
-    """Commit ``row`` with its audit event; if a concurrent identical request won the race, return its row."""
+def _commit(ctx: ServiceContext, row: Asset | ArticleVersion, event: AuditEvent) -> IntegrityError | None:
+    """Commit ``row`` with its audit event; the integrity error if a concurrent request's row won the race."""
     with ctx.session() as session:
         session.add(row)
         session.add(event)
         try:
             session.commit()
-        except IntegrityError:
+        except IntegrityError as exc:
             session.rollback()
-            winner = session.get(model, key)
-            if winner is None:
-                raise
-            return winner, False
-    return row, True
+            return exc
+    return None
+
+
+def _discard(ctx: ServiceContext, digest: str) -> None:
+    """Remove a blob only this request made (a stamped output: its manifest is unique to one signing)."""
+    with contextlib.suppress(OSError):
+        ctx.blobs.path(digest).unlink()
+
+
+def _signed_facts(payload: ArticlePayload) -> tuple[object, ...]:
+    """What a version's manifest states besides its text (the text is compared by its canonical digest)."""
+    return (payload.byline, payload.language, payload.url, payload.source, payload.edit_source)
+
+
+def _repeats(ctx: ServiceContext, row: ArticleVersion, payload: ArticlePayload, payload_bytes: bytes) -> bool:
+    """Whether ``payload`` asks for exactly what ``row`` already holds: the same canonical text with the
+    same declared facts (a repeat is answered with the stored row; anything else is a conflict)."""
+    if row.payload_sha256 == hashlib.sha256(payload_bytes).hexdigest():
+        return True
+    if row.text_sha256 != hashlib.sha256(payload.canonical_text()).hexdigest():
+        return False
+    return _signed_facts(parse_payload(ctx.blobs.get(row.payload_sha256))) == _signed_facts(payload)
+
+
+def _version_conflict(external_id: str, version: int) -> Problem:
+    return Problem(
+        409,
+        "version-conflict",
+        "Version conflict",
+        f"version {version} of {external_id!r} is already stored with other text; send the next version number",
+    )
 
 
 def _earlier_ai_declarations(session: Session, upload_sha256: str) -> list[Asset]:
@@ -103,6 +128,7 @@ class Ingested:
 
 
 def _existing(session: Session, ident: str, caller: Caller | None, key: str | None) -> Asset | None:
+    """The stored asset this upload repeats; raises if its Idempotency-Key was used for another upload."""
     if key is not None and caller is not None:
         row = session.scalars(
             select(Asset).where(Asset.token_id == caller.token_id, Asset.idempotency_key == key)
@@ -175,8 +201,17 @@ def ingest_asset(
     if earlier and declaration.source in NON_AI_SOURCES:  # an override of our own earlier AI declaration
         detail["overrides"] = {"assets": [a.id for a in earlier], "reason": declaration.override_upstream}
     event = AuditEvent(kind="stamp", token_id=caller.token_id if caller else None, subject=ident, detail=detail)
-    stored, created = _commit_new(ctx, row, event, Asset, ident)
-    return Ingested(stored, created)
+    lost = _commit(ctx, row, event)
+    if lost is None:
+        return Ingested(row, created=True)
+    # A concurrent request committed first: the same upload (answered as a repeat) or another upload
+    # under the same Idempotency-Key (refused as in the sequential case). This stamped output is unused.
+    _discard(ctx, stamped_sha256)
+    with ctx.session() as session:
+        winner = _existing(session, ident, caller, idempotency_key)
+    if winner is None:
+        raise lost
+    return Ingested(winner, created=False)
 
 
 @dataclass(frozen=True)
@@ -190,21 +225,23 @@ def ingest_article(ctx: ServiceContext, payload_bytes: bytes, caller: Caller | N
     payload = parse_payload(payload_bytes)
     ident = article_id(payload.external_id)
     with ctx.session() as session:
-        existing = session.get(ArticleVersion, (ident, payload.version))
-        if existing is not None:
-            if existing.payload_sha256 != hashlib.sha256(payload_bytes).hexdigest():
-                text = payload.canonical_text()
-                if hashlib.sha256(text).hexdigest() != existing.text_sha256:
-                    raise InputError(f"version {payload.version} of {payload.external_id!r} exists with other text")
-            return IngestedArticle(existing, created=False)
-        previous_row = session.scalars(
+        # One read decides: a version above the latest is a correction of the latest; any other is a
+        # repeat, a conflict or out of date (two reads could see a concurrent commit in between).
+        latest = session.scalars(
             select(ArticleVersion).where(ArticleVersion.article_id == ident).order_by(ArticleVersion.version.desc())
         ).first()
+        if latest is not None and latest.version >= payload.version:
+            existing = (
+                latest if latest.version == payload.version else session.get(ArticleVersion, (ident, payload.version))
+            )
+            if existing is None:
+                raise InputError(f"version {payload.version} is older than the stored version {latest.version}")
+            if not _repeats(ctx, existing, payload, payload_bytes):
+                raise _version_conflict(payload.external_id, payload.version)
+            return IngestedArticle(existing, created=False)
     previous = None
-    if previous_row is not None:
-        if previous_row.version > payload.version:
-            raise InputError(f"version {payload.version} is older than the stored version {previous_row.version}")
-        previous = SignedVersion(ctx.blobs.get(previous_row.text_sha256), ctx.blobs.get(previous_row.manifest_sha256))
+    if latest is not None:
+        previous = SignedVersion(ctx.blobs.get(latest.text_sha256), ctx.blobs.get(latest.manifest_sha256))
     result = stamp_article(
         payload, ctx.signer, ctx.trust, previous=previous, timestamping=ctx.timestamping, limits=ctx.settings.limits
     )
@@ -231,5 +268,15 @@ def ingest_article(ctx: ServiceContext, payload_bytes: bytes, caller: Caller | N
         subject=f"{ident}/v{payload.version}",
         detail={"labels": row.labels, "external_id": payload.external_id, "source": payload.source.value},
     )
-    stored, created = _commit_new(ctx, row, event, ArticleVersion, (ident, payload.version))
-    return IngestedArticle(stored, created)
+    lost = _commit(ctx, row, event)
+    if lost is None:
+        return IngestedArticle(row, created=True)
+    # A concurrent request stored this version first: a repeat only if its text is this text.
+    _discard(ctx, manifest_sha256)
+    with ctx.session() as session:
+        winner = session.get(ArticleVersion, (ident, payload.version))
+    if winner is None:
+        raise lost
+    if not _repeats(ctx, winner, payload, payload_bytes):
+        raise _version_conflict(payload.external_id, payload.version)
+    return IngestedArticle(winner, created=False)

@@ -83,7 +83,8 @@ _WHEN: dict[int, str] = {
     404: "Unknown resource (`/problems/not-found`)",
     405: "Method not allowed (the `Allow` header lists the methods)",
     408: "The request body arrived too slowly (`/problems/request-timeout`)",
-    409: "The declaration contradicts an AI claim upstream (`/problems/upstream-conflict`)",
+    409: "The declaration contradicts an AI claim upstream (`/problems/upstream-conflict`), or this article "
+    "version is stored with other text (`/problems/version-conflict`)",
     413: "Body or file over its limit (`/problems/input-too-large`)",
     415: "Unsupported media type (`/problems/unsupported-media`)",
     422: "Invalid request or input (`/problems/invalid-request`, `input-error`, `manifest-error`, …)",

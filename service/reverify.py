@@ -17,6 +17,7 @@ from sqlalchemy import select
 from provenance import POLICY_VERSION, ProvenanceError, Verdict, inspect
 from service.context import ServiceContext, get_state, set_state
 from service.store.db import ArticleVersion, Asset, AuditEvent
+from service.store.locks import exclusive
 
 TRUST_KEY = "trust_fingerprint"
 POLICY_KEY = "policy_version"
@@ -68,7 +69,8 @@ def reverify(ctx: ServiceContext, *, force: bool = False) -> ReverifyReport:
             ctx.blobs.get(version.text_sha256), ctx.trust, sidecar=ctx.blobs.get(version.manifest_sha256), limits=limits
         )
 
-    with ctx.session() as session:
+    # Processes starting together re-verify one at a time; the later ones find the decisions current.
+    with exclusive(ctx.engine, "reverify"), ctx.session() as session:
         previous = get_state(session, TRUST_KEY)
         work: list[tuple[Asset | ArticleVersion, Callable[[], Verdict]]] = [
             *((a, verify_asset(a)) for a in session.scalars(select(Asset))),

@@ -10,6 +10,8 @@ from typer.testing import CliRunner
 
 from provenance import FileKeySigner, TrustConfig
 from provenance.keys import Algorithm, IssuedChain, init_dev_keys, issue_chain
+from tests.databases import KINDS, Database, PostgresCluster
+from tests.server_support import free_port
 
 EXTERNAL = Path(__file__).parent / "fixtures" / "external"
 TEST_ANCHORS = EXTERNAL / "c2pa-rs" / "certs" / "trust" / "test_cert_root_bundle.pem"
@@ -41,6 +43,22 @@ def no_trust() -> TrustConfig:
 def test_anchors() -> TrustConfig:
     """The c2pa-rs test roots: the external fixtures signed by the C2PA test CA become trusted."""
     return TrustConfig.from_files([TEST_ANCHORS])
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresCluster]:
+    """A throwaway PostgreSQL cluster for the whole session (started at first use)."""
+    cluster = PostgresCluster.start(free_port())
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(scope="session", params=KINDS)
+def database(request: pytest.FixtureRequest) -> Database:
+    """Every service test runs once on the embedded SQLite and once on PostgreSQL."""
+    if request.param == "postgresql":
+        return Database("postgresql", request.getfixturevalue("postgres"))
+    return Database("sqlite")
 
 
 @pytest.fixture

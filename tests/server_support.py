@@ -15,6 +15,8 @@ from typing import Any
 
 import httpx
 
+from tests.databases import Database
+
 CLI = [sys.executable, "-m", "service.cli"]
 
 
@@ -32,7 +34,20 @@ class Server:
     keys: Path
     process: subprocess.Popen[bytes]
     log: Path
+    env: dict[str, str]  # what a command needs to reach this server's database
     uploaded: list[dict[str, Any]] = field(default_factory=list)  # what a test uploaded, for later lookups
+
+    def command(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """Run ``provenance <args>`` on this server's data, keys and database; raise if it fails."""
+        where = ("--data-dir", str(self.data), "--keys-dir", str(self.keys))
+        return subprocess.run(
+            [*CLI, *args, *where],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=120,
+            env={**os.environ, **self.env},
+        )
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -47,11 +62,17 @@ LIMIT_FILES += "os.execv(sys.argv[2], sys.argv[2:])"
 
 @contextmanager
 def serve(
-    data: Path, keys: Path, *extra: str, env: Mapping[str, str] | None = None, open_files: int | None = None
+    database: Database,
+    data: Path,
+    keys: Path,
+    *extra: str,
+    env: Mapping[str, str] | None = None,
+    open_files: int | None = None,
 ) -> Iterator[Server]:
-    """Run `provenance serve` (``extra`` arguments appended; ``env`` added to the environment, e.g.
-    ``PROVENANCE_*`` settings; ``open_files``: its RLIMIT_NOFILE, soft and hard) until the block ends."""
+    """Run `provenance serve` on ``database`` (``extra`` arguments appended; ``env`` added to the environment,
+    e.g. ``PROVENANCE_*`` settings; ``open_files``: its RLIMIT_NOFILE, soft and hard) until the block ends."""
     port = free_port()
+    own = database.env(data)
     log = data.parent / f"serve-{port}.log"
     limit = [sys.executable, "-c", LIMIT_FILES, str(open_files)] if open_files else []
     with log.open("wb") as sink:
@@ -72,9 +93,9 @@ def serve(
             ],
             stdout=sink,
             stderr=subprocess.STDOUT,
-            env={**os.environ, **env} if env else None,
+            env={**os.environ, **own, **(env or {})},
         )
-    server = Server(f"http://127.0.0.1:{port}", data, keys, proc, log)
+    server = Server(f"http://127.0.0.1:{port}", data, keys, proc, log, own)
     try:
         for _ in range(400):
             try:
@@ -92,26 +113,8 @@ def serve(
         server.stop()
 
 
-def create_token(data: Path, keys: Path, role: str) -> str:
-    proc = subprocess.run(
-        [
-            *CLI,
-            "tokens",
-            "create",
-            "--role",
-            role,
-            "--name",
-            f"{role} test",
-            "--data-dir",
-            str(data),
-            "--keys-dir",
-            str(keys),
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    )
+def create_token(server: Server, role: str) -> str:
+    proc = server.command("tokens", "create", "--role", role, "--name", f"{role} test")
     lines = proc.stdout.splitlines()
     assert len(lines) == 1
     assert lines[0].startswith("pv_")

@@ -24,6 +24,7 @@ from service.auth import create_token
 from service.context import ServiceContext
 from service.settings import Settings, load_settings
 from service.store.db import ArticleVersion, Asset, AuditEvent, Token
+from tests.databases import Database
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples" / "articles"
 PROBLEM_JSON = "application/problem+json"
@@ -38,9 +39,13 @@ def sample(name: str) -> bytes:
     return (SAMPLES / name).read_bytes()
 
 
-def service_settings(data_dir: Path, keys_dir: Path, **overrides: Any) -> Settings:
-    """Settings for a test service; badge decisions are not cached unless a test asks for it."""
+def service_settings(data_dir: Path, keys_dir: Path, database: Database, **overrides: Any) -> Settings:
+    """Settings for a test service on ``database`` (its rows for ``data_dir``); badge decisions are not
+    cached unless a test asks for it."""
     overrides.setdefault("badge_cache_seconds", 0)
+    url = database.url(data_dir)
+    if url is not None:
+        overrides.setdefault("database_url", url)
     return load_settings(data_dir=data_dir, keys_dir=keys_dir, **overrides)
 
 

@@ -12,12 +12,13 @@ from service.badges import BadgeService
 from service.store.db import Asset
 
 from . import images
+from .databases import Database
 from .service_support import Service, running, service_settings
 
 
 @pytest.fixture
-def cached_service(tmp_path: Path, keys_dir: Path) -> Iterator[Service]:
-    with running(service_settings(tmp_path / "var", keys_dir, badge_cache_seconds=0.2)) as svc:
+def cached_service(database: Database, tmp_path: Path, keys_dir: Path) -> Iterator[Service]:
+    with running(service_settings(tmp_path / "var", keys_dir, database, badge_cache_seconds=0.2)) as svc:
         yield svc
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import http.server
 import json
 import shutil
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -21,7 +20,8 @@ from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
 from provenance.keys import init_dev_keys
 
 from . import assets, images
-from .server_support import CLI, Server, create_token, serve
+from .databases import Database
+from .server_support import Server, create_token, serve
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
@@ -47,13 +47,13 @@ def browser() -> Iterator[Browser]:
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def site(database: Database, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """The service with the samples loaded, plus an image whose title is an XSS attempt."""
     root = tmp_path_factory.mktemp("site")
     keys, data = root / "keys", root / "var"
     init_dev_keys(keys, "Browser Newsroom")
-    with serve(data, keys, "--samples", str(ROOT / "samples")) as server:
-        token = create_token(data, keys, "newsroom")
+    with serve(database, data, keys, "--samples", str(ROOT / "samples")) as server:
+        token = create_token(server, "newsroom")
         response = httpx.post(
             f"{server.base}/v1/assets",
             headers={"Authorization": f"Bearer {token}"},
@@ -177,7 +177,7 @@ def test_page_survives_the_service_being_down(browser: Browser, tmp_path: Path) 
 
 
 def test_verify_page_verdicts(browser: Browser, site: Server, tmp_path: Path) -> None:
-    token = create_token(site.data, site.keys, "newsroom")
+    token = create_token(site, "newsroom")
     upload = httpx.post(
         f"{site.base}/v1/assets",
         headers={"Authorization": f"Bearer {token}"},
@@ -275,7 +275,7 @@ def test_custom_element(browser: Browser, site: Server) -> None:
 
 
 def test_invalid_content_gets_the_neutral_invalid_mark(browser: Browser, site: Server) -> None:
-    token = create_token(site.data, site.keys, "newsroom")
+    token = create_token(site, "newsroom")
     asset = httpx.post(
         f"{site.base}/v1/assets",
         headers={"Authorization": f"Bearer {token}"},
@@ -287,8 +287,7 @@ def test_invalid_content_gets_the_neutral_invalid_mark(browser: Browser, site: S
     digest = asset["stamped_sha256"]
     blob = site.data / "blobs" / digest[:2] / digest[2:]
     blob.write_bytes(assets.tampered_pixels(blob.read_bytes()))
-    where = ("--data-dir", str(site.data), "--keys-dir", str(site.keys))
-    subprocess.run([*CLI, "reverify", "--force", *where], check=True, capture_output=True, timeout=120)
+    site.command("reverify", "--force")
     page = browser.new_page()
     for _ in range(40):  # the server's badge cache refreshes within a second
         page.goto(f"{site.base}/demo?lang=en&image={asset['id']}")

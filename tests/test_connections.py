@@ -18,6 +18,7 @@ import pytest
 from provenance.keys import init_dev_keys
 from service.settings import load_settings
 
+from .databases import Database
 from .server_support import Server, serve
 
 HALF_OPEN = 2000
@@ -41,12 +42,12 @@ def keys(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @contextmanager
 def running(
-    keys: Path, tmp_path: Path, *extra: str, open_files: int | None = None, **settings: str
+    database: Database, keys: Path, tmp_path: Path, *extra: str, open_files: int | None = None, **settings: str
 ) -> Iterator[Server]:
     """The service with ``PROVENANCE_<NAME>`` settings; its log must show no traceback and no error."""
     env = {f"PROVENANCE_{name.upper()}": value for name, value in settings.items()}
     tmp_path.mkdir(parents=True, exist_ok=True)
-    with serve(tmp_path / "var", keys, *extra, env=env, open_files=open_files) as server:
+    with serve(database, tmp_path / "var", keys, *extra, env=env, open_files=open_files) as server:
         yield server
     log = server.log.read_text()
     assert "Traceback" not in log, log
@@ -106,17 +107,21 @@ def healthz_seconds(server: Server) -> float:
     return time.monotonic() - start
 
 
-def test_healthz_answers_while_2000_half_open_connections_are_held(keys: Path, tmp_path: Path) -> None:
-    with running(keys, tmp_path) as server, stalled(server, HALF_OPEN) as socks:
+def test_healthz_answers_while_2000_half_open_connections_are_held(
+    database: Database, keys: Path, tmp_path: Path
+) -> None:
+    with running(database, keys, tmp_path) as server, stalled(server, HALF_OPEN) as socks:
         assert healthz_seconds(server) < 2.0
         assert sum(is_open(sock) for sock in socks) == HALF_OPEN  # held (header_timeout is 10 s), not refused
         assert healthz_seconds(server) < 2.0
 
 
-def test_with_1024_open_files_2000_half_open_connections_cannot_starve_healthz(keys: Path, tmp_path: Path) -> None:
+def test_with_1024_open_files_2000_half_open_connections_cannot_starve_healthz(
+    database: Database, keys: Path, tmp_path: Path
+) -> None:
     # A common CI default: the cap follows the limit (1024 - 256 reserved), and the oldest stalled
     # connections make room instead of the operating system refusing everyone.
-    with running(keys, tmp_path, open_files=1024) as server, stalled(server, HALF_OPEN) as socks:
+    with running(database, keys, tmp_path, open_files=1024) as server, stalled(server, HALF_OPEN) as socks:
         assert healthz_seconds(server) < 2.0
         held = sum(is_open(sock) for sock in socks)
         assert 700 <= held <= 1024 - 256
@@ -124,7 +129,7 @@ def test_with_1024_open_files_2000_half_open_connections_cannot_starve_healthz(k
     assert "open-file limit 1024 leaves room for 768 connections" in server.log.read_text()
 
 
-def test_a_request_head_must_arrive_within_header_timeout(keys: Path, tmp_path: Path) -> None:
+def test_a_request_head_must_arrive_within_header_timeout(database: Database, keys: Path, tmp_path: Path) -> None:
     def silent(sock: socket.socket) -> float:
         return closed_within(sock, 5)
 
@@ -174,7 +179,7 @@ def test_a_request_head_must_arrive_within_header_timeout(keys: Path, tmp_path: 
         "one byte every 0.2 s": trickle,
         "partial head after a keep-alive response": after_keep_alive_response,
     }
-    with running(keys, tmp_path, header_timeout="1") as server:
+    with running(database, keys, tmp_path, header_timeout="1") as server:
         socks = {name: socket.create_connection(address(server), timeout=10) for name in cases}
         try:
             with ThreadPoolExecutor(len(cases)) as pool:
@@ -188,8 +193,10 @@ def test_a_request_head_must_arrive_within_header_timeout(keys: Path, tmp_path: 
         assert healthz_seconds(server) < 2.0  # a prompt client is unaffected
 
 
-def test_at_the_connection_cap_the_longest_waiting_connection_makes_room(keys: Path, tmp_path: Path) -> None:
-    with running(keys, tmp_path, max_connections="50", public_verify_per_minute="1000") as server:
+def test_at_the_connection_cap_the_longest_waiting_connection_makes_room(
+    database: Database, keys: Path, tmp_path: Path
+) -> None:
+    with running(database, keys, tmp_path, max_connections="50", public_verify_per_minute="1000") as server:
         with stalled(server, 50) as socks:
             time.sleep(0.3)  # all accepted, in order
             assert healthz_seconds(server) < 2.0  # evicts the oldest stalled connection
@@ -237,26 +244,28 @@ def verify_statuses(server: Server, forwarded_for: list[str]) -> list[int]:
     return statuses
 
 
-def test_x_forwarded_for_is_ignored_unless_from_a_trusted_proxy(keys: Path, tmp_path: Path) -> None:
+def test_x_forwarded_for_is_ignored_unless_from_a_trusted_proxy(database: Database, keys: Path, tmp_path: Path) -> None:
     clients = ["198.51.100.1", "198.51.100.2", "198.51.100.3", "198.51.100.4"]
-    with running(keys, tmp_path / "direct", public_verify_per_minute="2") as server:
+    with running(database, keys, tmp_path / "direct", public_verify_per_minute="2") as server:
         statuses = verify_statuses(server, clients)
     assert 429 not in statuses[:2]
     assert statuses[2:] == [429, 429]  # a new X-Forwarded-For per request does not reset the limit
 
     config = tmp_path / "proxied.toml"
     config.write_text('trusted_proxies = ["127.0.0.1"]\npublic_verify_per_minute = 2\n')
-    with running(keys, tmp_path / "proxied", "--config", str(config)) as server:
+    with running(database, keys, tmp_path / "proxied", "--config", str(config)) as server:
         statuses = verify_statuses(server, [*clients, clients[0], clients[0]])
     assert 429 not in statuses[:5]  # the proxy's X-Forwarded-For is the client: one bucket each
     assert statuses[5] == 429  # the first client's third request
 
 
 @pytest.mark.slow  # two workers start (~5 s)
-def test_workers_apply_the_connection_settings_of_the_config_file(keys: Path, tmp_path: Path) -> None:
+def test_workers_apply_the_connection_settings_of_the_config_file(
+    database: Database, keys: Path, tmp_path: Path
+) -> None:
     config = tmp_path / "workers.toml"
     config.write_text("header_timeout = 1.0\n")
-    with running(keys, tmp_path, "--workers", "2", "--config", str(config)) as server:
+    with running(database, keys, tmp_path, "--workers", "2", "--config", str(config)) as server:
         start = time.monotonic()
         with stalled(server, 4) as socks:
             for sock in socks:  # whichever worker accepted it

@@ -58,6 +58,7 @@ from provenance.trust import TrustConfig
 from service.cli import app as cli_app
 
 from . import hostile
+from .databases import Database
 from .hostile import Case
 from .service_support import PROBLEM_JSON, Service, running, service_settings
 
@@ -439,7 +440,9 @@ def test_cli_summary_shows_manifest_strings_inert(
 
 
 @pytest.fixture(scope="module")
-def svc(tmp_path_factory: pytest.TempPathFactory, bases: hostile.Bases, isolation: Any) -> Iterator[Service]:
+def svc(
+    database: Database, tmp_path_factory: pytest.TempPathFactory, bases: hostile.Bases, isolation: Any
+) -> Iterator[Service]:
     """The service (in this process, so its worker pool is this process's), trusting the corpus' root."""
     del isolation
     root = tmp_path_factory.mktemp("hostile-service")
@@ -448,6 +451,7 @@ def svc(tmp_path_factory: pytest.TempPathFactory, bases: hostile.Bases, isolatio
     settings = service_settings(
         root / "var",
         root / "keys",
+        database,
         trust_anchors=[root / "root.pem"],
         rate_limit_per_minute=1_000_000,
         public_verify_per_minute=1_000_000,

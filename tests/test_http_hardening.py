@@ -53,6 +53,7 @@ from service.app import MULTIPART_FRAMING, SMALL_BODY
 
 from . import images
 from .conftest import EXTERNAL
+from .databases import Database
 from .service_support import (
     PROBLEM_JSON,
     Service,
@@ -96,8 +97,8 @@ def verify_body(size: int) -> tuple[bytes, str]:
 
 
 @pytest.fixture
-def small(tmp_path: Path, keys_dir: Path) -> Iterator[Service]:
-    with running(service_settings(tmp_path / "var", keys_dir, max_upload_bytes=LIMIT)) as svc:
+def small(database: Database, tmp_path: Path, keys_dir: Path) -> Iterator[Service]:
+    with running(service_settings(tmp_path / "var", keys_dir, database, max_upload_bytes=LIMIT)) as svc:
         yield svc
 
 
@@ -114,11 +115,11 @@ class Published:
 
 
 @pytest.fixture(scope="module")
-def published(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Published]:
+def published(database: Database, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Published]:
     root = tmp_path_factory.mktemp("hardening")
     init_dev_keys(root / "keys", "Hardening Newsroom")
     settings = service_settings(
-        root / "var", root / "keys", rate_limit_per_minute=1_000_000, public_verify_per_minute=1_000_000
+        root / "var", root / "keys", database, rate_limit_per_minute=1_000_000, public_verify_per_minute=1_000_000
     )
     with running(settings) as svc:
         image = svc.upload(images.jpeg(seed=40), {"source": "ai_generated", "title": HIDDEN_TITLE})
@@ -238,8 +239,8 @@ def test_refused_callers_are_answered_without_reading_the_body(
     assert answer.consumed == 0
 
 
-def test_rate_limited_verify_page_does_not_read_the_body(tmp_path: Path, keys_dir: Path) -> None:
-    with running(service_settings(tmp_path / "var", keys_dir, public_verify_per_minute=1)) as svc:
+def test_rate_limited_verify_page_does_not_read_the_body(database: Database, tmp_path: Path, keys_dir: Path) -> None:
+    with running(service_settings(tmp_path / "var", keys_dir, database, public_verify_per_minute=1)) as svc:
         assert svc.client.post("/verify", files={"file": ("a.jpg", images.jpeg(seed=42))}).status_code == 200
         body, content_type = verify_body(1024 * 1024)
         answer = stream(svc, "POST", "/verify", chunks_of(body, CHUNK), {"content-type": content_type})
@@ -305,11 +306,11 @@ VERSION_ROUTES: dict[str, tuple[str, str | None]] = {
 
 
 @pytest.fixture(scope="module")
-def tolerant(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Service, str]]:
+def tolerant(database: Database, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Service, str]]:
     """A service holding one article (and its id), whose client shows a server error as a 500 answer."""
     root = tmp_path_factory.mktemp("tolerant")
     init_dev_keys(root / "keys", "Tolerant Newsroom")
-    with running(service_settings(root / "var", root / "keys"), raise_server_exceptions=False) as svc:
+    with running(service_settings(root / "var", root / "keys", database), raise_server_exceptions=False) as svc:
         article = svc.post_article("ai-weather.json")
         assert article.status_code == 201
         yield svc, article.json()["id"]
@@ -351,8 +352,8 @@ def test_every_integer_path_parameter_is_bounded(published: Published) -> None:
 # --------------------------------------------------------------------------------------------------
 
 
-def test_refusals_beyond_the_quota_become_one_summary_row(tmp_path: Path, keys_dir: Path) -> None:
-    with running(service_settings(tmp_path / "var", keys_dir, audit_refusals_per_minute=20)) as svc:
+def test_refusals_beyond_the_quota_become_one_summary_row(database: Database, tmp_path: Path, keys_dir: Path) -> None:
+    with running(service_settings(tmp_path / "var", keys_dir, database, audit_refusals_per_minute=20)) as svc:
         for _ in range(200):
             response = svc.client.get(f"/v1/assets/{ZERO_ASSET}/report", headers={"Authorization": BAD_TOKEN})
             assert response.status_code == 401
@@ -371,11 +372,11 @@ def test_refusals_beyond_the_quota_become_one_summary_row(tmp_path: Path, keys_d
 
 
 def test_summary_is_written_when_the_window_rolls_over(
-    tmp_path: Path, keys_dir: Path, monkeypatch: pytest.MonkeyPatch
+    database: Database, tmp_path: Path, keys_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     now = [1000.0]
     monkeypatch.setattr(auth, "time", types.SimpleNamespace(monotonic=lambda: now[0]))
-    with running(service_settings(tmp_path / "var", keys_dir, audit_refusals_per_minute=5)) as svc:
+    with running(service_settings(tmp_path / "var", keys_dir, database, audit_refusals_per_minute=5)) as svc:
         report = f"/v1/assets/{ZERO_ASSET}/report"
         for _ in range(4):
             svc.client.get(report)  # missing token
@@ -401,9 +402,11 @@ def test_summary_is_written_when_the_window_rolls_over(
 FORGED = {"Host": "attacker.example"}
 
 
-def test_links_use_the_public_base_url_whatever_the_host_header(tmp_path: Path, keys_dir: Path) -> None:
+def test_links_use_the_public_base_url_whatever_the_host_header(
+    database: Database, tmp_path: Path, keys_dir: Path
+) -> None:
     base = "https://provenance.example.org"
-    with running(service_settings(tmp_path / "var", keys_dir, public_base_url=base + "/")) as svc:
+    with running(service_settings(tmp_path / "var", keys_dir, database, public_base_url=base + "/")) as svc:
         created = svc.upload(images.jpeg(seed=44), headers=FORGED)
         assert created.status_code == 201, created.text
         asset = created.json()
@@ -419,8 +422,8 @@ def test_links_use_the_public_base_url_whatever_the_host_header(tmp_path: Path, 
         assert all(link.startswith(f"{base}/v1/") for link in article["links"].values())
 
 
-def test_without_a_public_base_url_links_are_absolute_paths(tmp_path: Path, keys_dir: Path) -> None:
-    with running(service_settings(tmp_path / "var", keys_dir)) as svc:
+def test_without_a_public_base_url_links_are_absolute_paths(database: Database, tmp_path: Path, keys_dir: Path) -> None:
+    with running(service_settings(tmp_path / "var", keys_dir, database)) as svc:
         created = svc.upload(images.jpeg(seed=45), headers=FORGED)
         article = svc.client.post(
             "/v1/articles", content=sample("ai-weather.json"), headers={**FORGED, **svc.bearer("newsroom")}
@@ -547,8 +550,8 @@ def test_every_html_route_has_a_csp_and_nosniff(published: Published, spec: dict
         _assert_secured(name, headers)
 
 
-def test_rate_limited_verify_page_is_secured(tmp_path: Path, keys_dir: Path) -> None:
-    with running(service_settings(tmp_path / "var", keys_dir, public_verify_per_minute=1)) as svc:
+def test_rate_limited_verify_page_is_secured(database: Database, tmp_path: Path, keys_dir: Path) -> None:
+    with running(service_settings(tmp_path / "var", keys_dir, database, public_verify_per_minute=1)) as svc:
         files = {"file": ("a.jpg", images.jpeg(seed=46))}
         assert svc.client.post("/verify", files=files).status_code == 200
         limited = svc.client.post("/verify", files=files)

@@ -13,6 +13,7 @@ from provenance.trust import parse_revocation_list
 from service.settings import load_settings
 
 from . import images
+from .databases import Database
 from .service_support import running, service_settings
 
 
@@ -69,15 +70,15 @@ def test_revoked_signer_makes_its_manifests_invalid(
     assert inspect(published, trust).labels == ("ai_generated",)  # unchanged without the list
 
 
-def test_service_badges_drop_when_a_signer_is_revoked(tmp_path: Path, keys_dir: Path) -> None:
+def test_service_badges_drop_when_a_signer_is_revoked(database: Database, tmp_path: Path, keys_dir: Path) -> None:
     data_dir = tmp_path / "var"
-    with running(service_settings(data_dir, keys_dir)) as svc:
+    with running(service_settings(data_dir, keys_dir, database)) as svc:
         asset = svc.upload(images.jpeg(seed=52), {"source": "ai_generated"}).json()
         assert asset["labels"] == ["ai_generated"]
     serial = x509.load_pem_x509_certificates((keys_dir / "chain.pem").read_bytes())[0].serial_number
     listed = tmp_path / "revoked.txt"
     listed.write_text(f"{serial:#x}\n")
-    with running(service_settings(data_dir, keys_dir, revoked_serials_file=listed)) as svc:
+    with running(service_settings(data_dir, keys_dir, database, revoked_serials_file=listed)) as svc:
         badge = svc.client.get(f"/v1/badges/{asset['id']}.json").json()
         assert badge["state"] == "invalid"
         assert badge["labels"] == []

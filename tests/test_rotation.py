@@ -11,6 +11,7 @@ from cryptography import x509
 from provenance.keys import rotate_keys
 
 from . import images
+from .databases import Database
 from .service_support import running, service_settings
 
 
@@ -18,9 +19,11 @@ def leaf(chain: Path) -> str:
     return x509.load_pem_x509_certificates(chain.read_bytes())[0].subject.rfc4514_string()
 
 
-def test_rotation_keeps_stored_assets_and_retiring_an_anchor_drops_them(tmp_path: Path, keys_dir: Path) -> None:
+def test_rotation_keeps_stored_assets_and_retiring_an_anchor_drops_them(
+    database: Database, tmp_path: Path, keys_dir: Path
+) -> None:
     data_dir = tmp_path / "var"
-    with running(service_settings(data_dir, keys_dir)) as svc:
+    with running(service_settings(data_dir, keys_dir, database)) as svc:
         old = svc.upload(images.jpeg(seed=71), {"source": "ai_generated"}).json()
         old_signer = leaf(keys_dir / "chain.pem")
 
@@ -28,7 +31,7 @@ def test_rotation_keeps_stored_assets_and_retiring_an_anchor_drops_them(tmp_path
     assert (retired / "root.pem").exists()
     assert leaf(keys_dir / "chain.pem") != old_signer
 
-    with running(service_settings(data_dir, keys_dir)) as svc:
+    with running(service_settings(data_dir, keys_dir, database)) as svc:
         badge = svc.client.get(f"/v1/badges/{old['id']}.json").json()
         assert (badge["state"], [label["id"] for label in badge["labels"]]) == ("trusted", ["ai_generated"])
         new = svc.upload(images.jpeg(seed=72), {"source": "ai_generated"}).json()
@@ -37,7 +40,7 @@ def test_rotation_keeps_stored_assets_and_retiring_an_anchor_drops_them(tmp_path
         assert "Rotated Newsroom" in report["signer_chain"][0]["subject"]
 
     shutil.rmtree(retired)  # the old identity is compromised: stop trusting it
-    with running(service_settings(data_dir, keys_dir)) as svc:
+    with running(service_settings(data_dir, keys_dir, database)) as svc:
         assert svc.client.get(f"/v1/badges/{old['id']}.json").json()["state"] == "untrusted"
         assert svc.client.get(f"/v1/badges/{new['id']}.json").json()["state"] == "trusted"
 

@@ -17,25 +17,22 @@ from provenance import TrustConfig, inspect
 from provenance.keys import init_dev_keys
 
 from . import images
-from .server_support import CLI, create_token, free_port, serve
+from .databases import Database
+from .server_support import CLI, Server, create_token, free_port, serve
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[tuple[str, Path, Path]]:
+def server(database: Database, tmp_path: Path) -> Iterator[Server]:
     keys, data = tmp_path / "keys", tmp_path / "var"
     init_dev_keys(keys, "Process Newsroom")
-    with serve(data, keys) as running:
-        yield running.base, data, keys
+    with serve(database, data, keys) as running:
+        yield running
 
 
-def token(data: Path, keys: Path, role: str) -> str:
-    return create_token(data, keys, role)
-
-
-def test_upload_badge_report_verify_over_http(server: tuple[str, Path, Path]) -> None:
-    base, data, keys = server
-    newsroom = {"Authorization": f"Bearer {token(data, keys, 'newsroom')}"}
-    auditor = {"Authorization": f"Bearer {token(data, keys, 'auditor')}"}
+def test_upload_badge_report_verify_over_http(server: Server) -> None:
+    base = server.base
+    newsroom = {"Authorization": f"Bearer {create_token(server, 'newsroom')}"}
+    auditor = {"Authorization": f"Bearer {create_token(server, 'auditor')}"}
 
     upload = httpx.post(
         f"{base}/v1/assets",
@@ -66,7 +63,7 @@ def test_upload_badge_report_verify_over_http(server: tuple[str, Path, Path]) ->
     assert report.json()["stamped_by"]["role"] == "newsroom"
 
     content = httpx.get(links["content"], timeout=10).content
-    trust = TrustConfig.from_files([keys / "root.pem"])
+    trust = TrustConfig.from_files([server.keys / "root.pem"])
     assert inspect(content, trust).labels == ("ai_generated",)
     verified = httpx.post(
         f"{base}/v1/verify", headers=auditor, files={"file": ("x.jpg", content, "image/jpeg")}, timeout=30
@@ -97,10 +94,10 @@ def test_serve_refuses_to_start_without_keys(tmp_path: Path) -> None:
     assert "Traceback" not in proc.stderr
 
 
-def test_a_client_that_leaves_mid_upload_costs_no_traceback(tmp_path: Path) -> None:
+def test_a_client_that_leaves_mid_upload_costs_no_traceback(database: Database, tmp_path: Path) -> None:
     keys, data = tmp_path / "keys", tmp_path / "var"
     init_dev_keys(keys, "Process Newsroom")
-    with serve(data, keys) as running:
+    with serve(database, data, keys) as running:
         port = int(running.base.rsplit(":", 1)[1])
         for _ in range(3):
             with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:

@@ -33,6 +33,7 @@ from service.reverify import reverify
 from service.store.db import ArticleVersion, Asset, Token
 
 from . import images
+from .databases import Database
 from .service_support import (
     ARTICLE_ID,
     ASSET_ID,
@@ -62,9 +63,9 @@ def untimed(body: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.fixture
-def service(tmp_path: Path, keys_dir: Path) -> Iterator[Service]:
+def service(database: Database, tmp_path: Path, keys_dir: Path) -> Iterator[Service]:
     """A fresh service of its own (default settings, no badge caching)."""
-    with running(service_settings(tmp_path / "var", keys_dir)) as svc:
+    with running(service_settings(tmp_path / "var", keys_dir, database)) as svc:
         yield svc
 
 
@@ -91,12 +92,12 @@ class Published:
 
 
 @pytest.fixture(scope="module")
-def published(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Published]:
+def published(database: Database, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Published]:
     root = tmp_path_factory.mktemp("published")
     init_dev_keys(root / "keys", ORG)
     # Every refusal of the role tests below gets its own audit row (they are checked one by one).
     settings = service_settings(
-        root / "var", root / "keys", rate_limit_per_minute=1_000_000, audit_refusals_per_minute=1_000_000
+        root / "var", root / "keys", database, rate_limit_per_minute=1_000_000, audit_refusals_per_minute=1_000_000
     )
     with running(settings) as svc:
         upload = images.jpeg(seed=1)
@@ -305,7 +306,7 @@ def test_article_version_with_other_text_is_refused(service: Service) -> None:
     payload = json.loads(sample("ai-weather.json"))
     payload["headline"] = "A different headline, same version"
     response = service.post_article(json.dumps(payload).encode())
-    assert_problem(response, 422, "input-error")
+    assert_problem(response, 409, "version-conflict")
     assert service.rows(ArticleVersion) == 1
 
 
@@ -737,8 +738,8 @@ BAD_UPLOADS: dict[str, tuple[Callable[[], bytes], str | None, int, str]] = {
 
 
 @pytest.fixture
-def small_service(tmp_path: Path, keys_dir: Path) -> Iterator[Service]:
-    with running(service_settings(tmp_path / "var", keys_dir, max_upload_bytes=LIMIT)) as svc:
+def small_service(database: Database, tmp_path: Path, keys_dir: Path) -> Iterator[Service]:
+    with running(service_settings(tmp_path / "var", keys_dir, database, max_upload_bytes=LIMIT)) as svc:
         yield svc
 
 
@@ -787,8 +788,10 @@ DEEP_BUGS: dict[str, Callable[[Service], Any]] = {
 
 
 @pytest.mark.parametrize("send", DEEP_BUGS.values(), ids=list(DEEP_BUGS))
-def test_deeply_nested_json_is_a_422_not_a_500(tmp_path: Path, keys_dir: Path, send: Callable[[Service], Any]) -> None:
-    with running(service_settings(tmp_path / "var", keys_dir), raise_server_exceptions=False) as svc:
+def test_deeply_nested_json_is_a_422_not_a_500(
+    database: Database, tmp_path: Path, keys_dir: Path, send: Callable[[Service], Any]
+) -> None:
+    with running(service_settings(tmp_path / "var", keys_dir, database), raise_server_exceptions=False) as svc:
         response = send(svc)
         assert response.status_code == 422, response.text
         assert response.headers["content-type"] == PROBLEM_JSON
@@ -906,8 +909,8 @@ def test_badge_head_has_headers_and_no_body(published: Published) -> None:
     assert re.fullmatch(STRONG_ETAG, response.headers["etag"])
 
 
-def test_cached_badge_keeps_body_etag_and_304(tmp_path: Path, keys_dir: Path) -> None:
-    settings = service_settings(tmp_path / "var", keys_dir, badge_cache_seconds=60, badge_max_age=300)
+def test_cached_badge_keeps_body_etag_and_304(database: Database, tmp_path: Path, keys_dir: Path) -> None:
+    settings = service_settings(tmp_path / "var", keys_dir, database, badge_cache_seconds=60, badge_max_age=300)
     with running(settings) as svc:
         image = svc.upload(images.jpeg(seed=18)).json()
         path = f"/v1/badges/{image['id']}.svg"
@@ -1053,11 +1056,11 @@ def test_new_upload_is_visible_in_badges_at_once(service: Service) -> None:
 # --------------------------------------------------------------------------------------------------
 
 
-def test_badges_follow_the_trust_configuration(tmp_path: Path, keys_dir: Path) -> None:
+def test_badges_follow_the_trust_configuration(database: Database, tmp_path: Path, keys_dir: Path) -> None:
     data_dir = tmp_path / "var"
     old_root = tmp_path / "old-root.pem"
 
-    with running(service_settings(data_dir, keys_dir)) as first:
+    with running(service_settings(data_dir, keys_dir, database)) as first:
         image = first.upload(images.jpeg(seed=12), {"source": "ai_generated"}).json()
         article = first.post_article("ai-weather.json").json()
         assert (image["state"], image["labels"]) == ("trusted", ["ai_generated"])
@@ -1065,7 +1068,7 @@ def test_badges_follow_the_trust_configuration(tmp_path: Path, keys_dir: Path) -
     shutil.copyfile(keys_dir / "root.pem", old_root)
     init_dev_keys(keys_dir, "Rotated Newsroom", force=True)  # new root, new signer: the old signer is untrusted
 
-    with running(service_settings(data_dir, keys_dir)) as second:
+    with running(service_settings(data_dir, keys_dir, database)) as second:
         badge = second.client.get(f"/v1/badges/{image['id']}.json").json()
         assert (badge["state"], badge["labels"]) == ("untrusted", [])
         assert badge["badge"] == {"text": "Content Credentials not verified", "tone": "unverified"}
@@ -1088,7 +1091,7 @@ def test_badges_follow_the_trust_configuration(tmp_path: Path, keys_dir: Path) -
         forced = reverify(second.ctx, force=True)
         assert (forced.checked, forced.changed) == (3, 0)
 
-    with running(service_settings(data_dir, keys_dir, trust_anchors=[old_root])) as third:
+    with running(service_settings(data_dir, keys_dir, database, trust_anchors=[old_root])) as third:
         badge = third.client.get(f"/v1/badges/{image['id']}.json").json()
         assert (badge["state"], badge["badge"]["text"]) == ("trusted", "AI-generated image")
         assert badge["labels"] == [{"id": "ai_generated", "text": "AI-generated image"}]
@@ -1100,8 +1103,8 @@ def test_badges_follow_the_trust_configuration(tmp_path: Path, keys_dir: Path) -
         assert report["verification"]["state"] == "trusted"
 
 
-def test_reverify_directly_updates_stored_decisions(tmp_path: Path, keys_dir: Path) -> None:
-    with running(service_settings(tmp_path / "var", keys_dir)) as svc:
+def test_reverify_directly_updates_stored_decisions(database: Database, tmp_path: Path, keys_dir: Path) -> None:
+    with running(service_settings(tmp_path / "var", keys_dir, database)) as svc:
         image = svc.upload(images.jpeg(seed=14), {"source": "ai_generated"}).json()
         assert reverify(svc.ctx).checked == 0
         svc.ctx.trust = type(svc.ctx.trust)()  # trust nothing
@@ -1125,9 +1128,9 @@ def _edit_stored_asset(svc: Service, asset_id: str, **verdict: Any) -> None:
 
 
 def test_a_decision_made_under_another_policy_is_recomputed_and_the_badge_follows(
-    tmp_path: Path, keys_dir: Path
+    database: Database, tmp_path: Path, keys_dir: Path
 ) -> None:
-    with running(service_settings(tmp_path / "var", keys_dir)) as svc:
+    with running(service_settings(tmp_path / "var", keys_dir, database)) as svc:
         image = svc.upload(images.jpeg(seed=15), {"source": "ai_generated"}).json()
         # As if stamped by a release whose policy gave no label: same trust, older policy.
         _edit_stored_asset(svc, image["id"], policy_version="labels/0", labels=[])
@@ -1139,9 +1142,9 @@ def test_a_decision_made_under_another_policy_is_recomputed_and_the_badge_follow
         assert svc.events("reverify")[-1].detail["policy"] == POLICY_VERSION
 
 
-def test_a_missing_timestamp_note_survives_re_verification(tmp_path: Path, keys_dir: Path) -> None:
+def test_a_missing_timestamp_note_survives_re_verification(database: Database, tmp_path: Path, keys_dir: Path) -> None:
     note = "signed without a timestamp: the timestamp authority did not answer within 5 s"
-    with running(service_settings(tmp_path / "var", keys_dir)) as svc:
+    with running(service_settings(tmp_path / "var", keys_dir, database)) as svc:
         image = svc.upload(images.jpeg(seed=16), {"source": "camera"}).json()
         _edit_stored_asset(svc, image["id"], timestamp_note=note)
         assert reverify(svc.ctx, force=True).checked == 1
@@ -1186,9 +1189,14 @@ DURABLE: dict[str, tuple[Callable[[Service], Any], type[Any]]] = {
 
 @pytest.mark.parametrize(("send", "model"), DURABLE.values(), ids=list(DURABLE))
 def test_failed_commit_is_a_500_with_no_row_and_a_retry_succeeds(
-    tmp_path: Path, keys_dir: Path, monkeypatch: pytest.MonkeyPatch, send: Callable[[Service], Any], model: type[Any]
+    database: Database,
+    tmp_path: Path,
+    keys_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    send: Callable[[Service], Any],
+    model: type[Any],
 ) -> None:
-    with running(service_settings(tmp_path / "var", keys_dir), raise_server_exceptions=False) as svc:
+    with running(service_settings(tmp_path / "var", keys_dir, database), raise_server_exceptions=False) as svc:
         failing = CommitFails(svc.ctx.sessions)
         with monkeypatch.context() as patch:
             patch.setattr(svc.ctx, "sessions", failing)
@@ -1224,8 +1232,8 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
 
 
 @pytest.fixture
-def limited(tmp_path: Path, keys_dir: Path, clock: list[float]) -> Iterator[Service]:
-    with running(service_settings(tmp_path / "var", keys_dir, rate_limit_per_minute=2)) as svc:
+def limited(database: Database, tmp_path: Path, keys_dir: Path, clock: list[float]) -> Iterator[Service]:
+    with running(service_settings(tmp_path / "var", keys_dir, database, rate_limit_per_minute=2)) as svc:
         yield svc
 
 
@@ -1267,9 +1275,9 @@ def test_retry_after_is_long_enough(limited: Service, clock: list[float]) -> Non
 # --------------------------------------------------------------------------------------------------
 
 
-def test_cli_token_works_against_the_service(tmp_path: Path, keys_dir: Path) -> None:
+def test_cli_token_works_against_the_service(database: Database, tmp_path: Path, keys_dir: Path) -> None:
     data_dir = tmp_path / "var"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PROVENANCE_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PROVENANCE_")} | database.env(data_dir)
     command = [sys.executable, "-m", "service.cli", "tokens", "create", "--role", "newsroom", "--name", "x"]
     done = subprocess.run(
         [*command, "--data-dir", str(data_dir), "--keys-dir", str(keys_dir)],
@@ -1287,7 +1295,7 @@ def test_cli_token_works_against_the_service(tmp_path: Path, keys_dir: Path) -> 
     assert re.fullmatch(r"pv_[A-Za-z0-9_-]{43}", token)
     assert done.stdout == token + "\n"
 
-    with running(service_settings(data_dir, keys_dir)) as svc:
+    with running(service_settings(data_dir, keys_dir, database)) as svc:
         headers = {"Authorization": f"Bearer {token}"}
         created = svc.upload(images.jpeg(seed=17), {"source": "camera"}, role=None, headers=headers)
         assert created.status_code == 201, created.text
@@ -1297,10 +1305,12 @@ def test_cli_token_works_against_the_service(tmp_path: Path, keys_dir: Path) -> 
         assert_problem(forbidden, 403, "forbidden")
 
 
-def test_the_same_bytes_cannot_silently_lose_an_earlier_ai_declaration(tmp_path: Path, keys_dir: Path) -> None:
+def test_the_same_bytes_cannot_silently_lose_an_earlier_ai_declaration(
+    database: Database, tmp_path: Path, keys_dir: Path
+) -> None:
     data = images.jpeg(seed=41)
     digest = hashlib.sha256(data).hexdigest()
-    with running(service_settings(tmp_path / "var", keys_dir)) as svc:
+    with running(service_settings(tmp_path / "var", keys_dir, database)) as svc:
         first = svc.upload(data, {"source": "ai_generated"})
         assert first.status_code == 201
         before = svc.stored()

@@ -8,12 +8,13 @@ from typing import Any
 
 from provenance.keys import init_dev_keys
 from service.app import create_app
-from service.settings import load_settings
+from tests.databases import Database
+from tests.service_support import service_settings
 
 
-def test_slow_body_gets_408(tmp_path: Path) -> None:
+def test_slow_body_gets_408(database: Database, tmp_path: Path) -> None:
     init_dev_keys(tmp_path / "keys", "Timeout Newsroom")
-    settings = load_settings(data_dir=tmp_path / "var", keys_dir=tmp_path / "keys", request_body_timeout=0.2)
+    settings = service_settings(tmp_path / "var", tmp_path / "keys", database, request_body_timeout=0.2)
     app = create_app(settings)
     sent: list[dict[str, Any]] = []
 
@@ -43,5 +44,6 @@ def test_slow_body_gets_408(tmp_path: Path) -> None:
         await asyncio.wait_for(app(scope, receive, send), timeout=5)
 
     asyncio.run(run())
+    app.api.state.ctx.close()  # the lifespan (which would close it) is not run here
     start = next(m for m in sent if m["type"] == "http.response.start")
     assert start["status"] == 408

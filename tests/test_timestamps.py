@@ -25,6 +25,7 @@ from provenance.timestamps import Timestamping
 from service.store.db import Asset
 
 from . import images
+from .databases import Database
 from .service_support import running, service_settings
 
 TSA_CONFIG = """[ tsa ]
@@ -159,16 +160,18 @@ def test_unreachable_tsa_costs_at_most_the_timeout_and_the_policy_decides(kind: 
 
 
 def test_service_timestamps_uploads_and_flags_a_missing_timestamp(
-    tsa: tuple[str, Path], tmp_path: Path, keys_dir: Path
+    database: Database, tsa: tuple[str, Path], tmp_path: Path, keys_dir: Path
 ) -> None:
     url, tsa_root = tsa
-    with running(service_settings(tmp_path / "var", keys_dir, tsa_url=url, tsa_anchors=[tsa_root])) as svc:
+    with running(service_settings(tmp_path / "var", keys_dir, database, tsa_url=url, tsa_anchors=[tsa_root])) as svc:
         asset = svc.upload(images.jpeg(seed=65), {"source": "ai_generated"}).json()
         report = svc.client.get(asset["links"]["report"], headers=svc.bearer("auditor")).json()
         assert report["verification"]["signer"]["time"] is not None
         assert "timestamp_note" not in report["verification"]
     with running(
-        service_settings(tmp_path / "var2", keys_dir, tsa_url=_closed_port(), tsa_required=False, tsa_timeout=1)
+        service_settings(
+            tmp_path / "var2", keys_dir, database, tsa_url=_closed_port(), tsa_required=False, tsa_timeout=1
+        )
     ) as svc:
         response = svc.upload(images.jpeg(seed=66), {"source": "camera"})
         assert response.status_code == 201
@@ -176,7 +179,7 @@ def test_service_timestamps_uploads_and_flags_a_missing_timestamp(
             row = session.get(Asset, response.json()["id"])
             assert row is not None
             assert "without a timestamp" in row.verdict["timestamp_note"]
-    with running(service_settings(tmp_path / "var3", keys_dir, tsa_url=_closed_port(), tsa_timeout=1)) as svc:
+    with running(service_settings(tmp_path / "var3", keys_dir, database, tsa_url=_closed_port(), tsa_timeout=1)) as svc:
         refused = svc.upload(images.jpeg(seed=67), {"source": "camera"})
         assert refused.status_code == 500
         assert refused.json()["type"] == "/problems/signing-error"

@@ -2,31 +2,37 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from provenance.keys import init_dev_keys
 from service.auth import authenticate
 from service.context import build_context
-from service.settings import load_settings
+from tests.databases import Database
+from tests.service_support import service_settings
 
 CLI = [sys.executable, "-m", "service.cli"]
 
 
-def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=60, check=False)
-
-
-def test_create_then_revoke(tmp_path: Path) -> None:
+def test_create_then_revoke(database: Database, tmp_path: Path, request: pytest.FixtureRequest) -> None:
     keys, data = tmp_path / "keys", tmp_path / "var"
     init_dev_keys(keys, "Token Newsroom")
     where = ("--data-dir", str(data), "--keys-dir", str(keys))
+    env = {**os.environ, **database.env(data)}
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=60, check=False, env=env)
+
     created = run("tokens", "create", "--role", "newsroom", "--name", "cms", *where)
     assert created.returncode == 0, created.stderr
     secret = created.stdout.strip()
     assert created.stdout == secret + "\n"
-    ctx = build_context(load_settings(data_dir=data, keys_dir=keys))
+    ctx = build_context(service_settings(data, keys, database))
+    request.addfinalizer(ctx.close)
     with ctx.session() as session:
         caller = authenticate(session, f"Bearer {secret}")
         assert caller is not None

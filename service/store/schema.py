@@ -8,14 +8,16 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import Engine
 
+from service.store.locks import exclusive
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def upgrade(engine: Engine) -> None:
-    """Apply every pending migration (idempotent)."""
+    """Apply every pending migration (idempotent; processes starting together migrate one at a time)."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False))
-    with engine.begin() as connection:
+    with exclusive(engine, "migrate"), engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
