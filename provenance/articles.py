@@ -23,6 +23,7 @@ import dataclasses
 import enum
 import json
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -41,7 +42,11 @@ MAX_PAYLOAD = 5 * 1024 * 1024  # bytes of CMS JSON; a long article is ~100 KB
 MAX_FIELD = 2048  # characters, for every field but the body and headline
 MAX_HEADLINE = 1000  # characters
 MAX_VERSION = 2**31 - 1  # a version number fits every database's integer column
+#: Characters of an external id: it names the article (the id is derived from it) and fits the service's
+#: ``article_versions.external_id`` column, VARCHAR(300), which PostgreSQL enforces and SQLite does not.
+MAX_EXTERNAL_ID = 300
 PREVIOUS_INGREDIENT_ID: Final = "previous-version"
+_SURROGATE: Final = re.compile("[\ud800-\udfff]")
 
 
 class ArticleSource(enum.StrEnum):
@@ -109,6 +114,17 @@ def _optional(doc: dict[str, Any], name: str, limit: int = MAX_FIELD) -> str | N
         raise InputError(f"article payload field {name!r} must be a string")
     if len(value) > limit:
         raise InputError(f"article payload field {name!r} is longer than {limit} characters")
+    if _SURROGATE.search(value):  # JSON can escape one (\ud800), but it is no text: UTF-8 cannot encode it
+        raise InputError(f"article payload field {name!r} has a lone surrogate (not a Unicode character)")
+    return value
+
+
+def _identifier(doc: dict[str, Any], name: str, limit: int) -> str:
+    """A required field that names something: at most ``limit`` characters, none of them a control character
+    (a NUL cannot even be stored by PostgreSQL)."""
+    value = _required(doc, name, limit)
+    if any(unicodedata.category(ch) == "Cc" for ch in value):
+        raise InputError(f"article payload field {name!r} has a control character")
     return value
 
 
@@ -178,7 +194,7 @@ def parse_payload(data: bytes, *, max_bytes: int = MAX_PAYLOAD) -> ArticlePayloa
     if not re.match(r"https?://[^\s/]+", url):
         raise InputError("article payload field 'url' must be an http(s) URL")
     payload = ArticlePayload(
-        external_id=_required(doc, "external_id"),
+        external_id=_identifier(doc, "external_id", MAX_EXTERNAL_ID),
         version=version,
         headline=_required(doc, "headline", MAX_HEADLINE),
         byline=_required(doc, "byline"),

@@ -21,12 +21,36 @@ from service.metrics import Metrics
 from service.reverify import reverify
 from service.routes import articles, assets, audit, ops, pages
 from service.settings import Settings
+from service.store.gc import collect
 
 log = logging.getLogger("provenance.service")
 
 
 MULTIPART_FRAMING: Final = 64 * 1024  # bytes of boundaries and part headers around an upload's files
 SMALL_BODY: Final = 64 * 1024  # bytes: the body limit of every route that takes no upload
+
+
+#: Seconds the start-up collection waits for the blob store's exclusive lock (uploads of other processes
+#: hold it shared); then it gives up until the next start or ``provenance gc``.
+STARTUP_GC_WAIT: Final = 1.0
+
+
+def collect_at_startup(ctx: ServiceContext) -> None:
+    """Collect orphan blobs and leftover temporary files once, best-effort: a busy store or a failure is
+    logged and start-up goes on."""
+    try:
+        report = collect(ctx.blobs, ctx.sessions, wait=STARTUP_GC_WAIT)
+    except Exception as exc:  # never fatal: the store works with orphans in it
+        log.warning("start-up gc failed (%s: %s); run `provenance gc`", type(exc).__name__, exc)
+        return
+    if report.complete:
+        log.info("start-up gc: %s", report.summary())
+    else:
+        log.warning(
+            "start-up gc stopped: the blob store stayed busy (uploads of another process) for %s s; %s so far",
+            STARTUP_GC_WAIT,
+            report.summary(),
+        )
 
 
 def body_limits(settings: Settings) -> Callable[[str, str], int]:
@@ -55,6 +79,8 @@ def create_api(ctx: ServiceContext, metrics: Metrics, badges: BadgeService) -> F
                 report.changed,
                 report.fingerprint,
             )
+        if ctx.settings.gc_at_startup:
+            collect_at_startup(ctx)
         badges.clear()
         yield
         suppressed = refusals.flush()  # refusals counted since the last summary are not lost at shutdown
@@ -62,6 +88,7 @@ def create_api(ctx: ServiceContext, metrics: Metrics, badges: BadgeService) -> F
             with ctx.session() as session:
                 session.add(suppressed.event())
                 session.commit()
+        badges.close()
         ctx.close()
 
     api = FastAPI(

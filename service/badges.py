@@ -39,7 +39,12 @@ PREFIX: Final = "/v1/badges"
 MAX_BATCH: Final = 100
 #: Rendered badges (and decisions) kept in memory per process; the least recently used go first.
 MAX_CACHED: Final = 50_000
-REF: Final = re.compile(r"(img_[0-9a-f]{24}|art_[0-9a-f]{24}|sha256-[0-9a-f]{64})")
+#: The ids the service gives (``service.ingest``: a prefix and 24 hex digits of a sha256). Anything else names
+#: nothing, so a lookup answers 404 without asking the database (a path segment has any length and any
+#: character, NUL included, which PostgreSQL cannot even compare).
+ASSET_ID: Final = re.compile(r"img_[0-9a-f]{24}")
+ARTICLE_ID: Final = re.compile(r"art_[0-9a-f]{24}")
+REF: Final = re.compile(rf"({ASSET_ID.pattern}|{ARTICLE_ID.pattern}|sha256-[0-9a-f]{{64}})")
 _PATH: Final = re.compile(r"/v1/badges/([^/]+)\.(svg|json|html)")
 _FORMATS: Final = {
     "svg": (b"image/svg+xml", b"default-src 'none'", render.svg),
@@ -182,6 +187,10 @@ class BadgeService:
     def clear(self) -> None:
         self._cache.clear()
         self._decisions.clear()
+
+    def close(self) -> None:
+        """Stop background refreshes (waiting for one under way) before the database is closed."""
+        self._refresher.shutdown(wait=True, cancel_futures=True)
 
     def _decision(self, ref: str, now: float, *, fresh: bool = False) -> BadgeDecision | None:
         hit = None if fresh else self._decisions.get(ref)

@@ -11,13 +11,13 @@ import os
 import sys
 from contextlib import closing
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from pydantic import ValidationError
 from rich.markup import escape
 
-from provenance.cli import app, out, run_command
+from provenance.cli import EXIT_FAILED, app, err, out, run_command
 from provenance.errors import InputError
 from provenance.stamp import Source
 from service.auth import ROLES, create_token, revoke_tokens
@@ -25,6 +25,8 @@ from service.context import ServiceContext, build_context
 from service.ingest import Declaration, ingest_article, ingest_asset
 from service.reverify import reverify
 from service.settings import Settings, load_settings
+from service.store.errors import StorageError
+from service.store.gc import Collection, collect
 
 tokens_app = typer.Typer(help="Manage API tokens.", no_args_is_help=True)
 app.add_typer(tokens_app, name="tokens")
@@ -116,6 +118,41 @@ def reverify_command(
         out.print(f"checked {report.checked}, changed {report.changed}; trust {report.fingerprint[:16]}…")
 
     run_command(run)
+
+
+@app.command("gc")
+def gc_command(
+    data_dir: DataDir = None,
+    keys_dir: KeysDirOpt = None,
+    config: Config = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would be removed; remove nothing.")] = False,
+    wait: Annotated[
+        float, typer.Option("--wait", min=0, help="Seconds to wait for uploads in progress before each batch.")
+    ] = 10.0,
+) -> None:
+    """Remove blobs no row references and temporary files of interrupted uploads (safe while serving)."""
+
+    def run() -> Collection | StorageError:
+        with closing(build_context(_settings(data_dir, keys_dir, None, config))) as ctx:
+            try:
+                return collect(ctx.blobs, ctx.sessions, wait=wait, dry_run=dry_run)
+            except StorageError as exc:  # the store refused a removal (read-only): the operator's to fix
+                return exc
+
+    result = run_command(run)
+    if isinstance(result, StorageError):
+        _gc_failed(f"{result.detail} ({result.cause})")
+    if dry_run:
+        for path in result.listed:
+            out.print(f"would remove {escape(path)}")
+    out.print(result.summary(dry_run))
+    if not result.complete:
+        _gc_failed(f"the blob store stayed busy for {wait:g} s (uploads in progress): stopped early; run gc again")
+
+
+def _gc_failed(message: str) -> NoReturn:
+    err.print(f"error: {escape(message)}")
+    raise typer.Exit(EXIT_FAILED)
 
 
 def _load_samples(ctx: ServiceContext, samples: Path) -> list[str]:

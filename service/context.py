@@ -70,17 +70,19 @@ def build_context(settings: Settings) -> ServiceContext:
     """Open storage, load keys and trust; raise :class:`KeyMaterialError` if keys are missing."""
     signer = load_signer(settings)
     trust = settings.trust()
-    engine, sessions = open_database(settings)
+    timestamping = settings.timestamping()
+    blobs = BlobStore(settings.blob_dir)
+    engine, sessions = open_database(settings)  # last: nothing after it can fail and leave it open
     return ServiceContext(
         settings=settings,
         engine=engine,
         sessions=sessions,
-        blobs=BlobStore(settings.blob_dir),
+        blobs=blobs,
         signer=signer,
         trust=trust,
         rate_limiter=RateLimiter(settings.rate_limit_per_minute),
         public_limiter=RateLimiter(settings.public_verify_per_minute),
-        timestamping=settings.timestamping(),
+        timestamping=timestamping,
     )
 
 

@@ -8,16 +8,18 @@ those first) and call :func:`read_form` themselves.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Final
 
 from fastapi import Depends, Header, Request
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 from starlette.datastructures import UploadFile
 
-from service.auth import Caller, authenticate
+from service.auth import Caller, audit_subject, authenticate
 from service.context import ServiceContext
 from service.problems import Problem
 from service.store.db import AuditEvent
@@ -25,6 +27,9 @@ from service.store.db import AuditEvent
 #: Bytes of one text field of a multipart form, held in memory (Starlette's default; a declaration is a few
 #: hundred bytes, and its JSON is validated and bounded field by field afterwards).
 MAX_FORM_FIELD_BYTES: Final = 1024 * 1024
+
+
+log = logging.getLogger("provenance.service")
 
 
 def get_context(request: Request) -> ServiceContext:
@@ -44,13 +49,18 @@ def _audit_refusal(request: Request, session: Session, caller: Caller | None, re
             AuditEvent(
                 kind="auth_failure",
                 token_id=caller.token_id if caller else None,
-                subject=f"{request.method} {request.url.path}"[:200],
+                subject=audit_subject(f"{request.method} {request.url.path}"),  # a path has any length
                 detail={"reason": reason, "needed": role},
             )
         )
     if events:
         session.add_all(events)
-        session.commit()
+        try:
+            session.commit()
+        except SQLAlchemyError as exc:  # a full or read-only database: the refusal is still answered
+            session.rollback()
+            request.app.state.metrics.audit_write_failures.inc()
+            log.warning("could not write the audit row of a refusal (%s): %s", reason, type(exc).__name__)
 
 
 def require(role: str) -> Callable[..., Caller]:

@@ -2,7 +2,12 @@
 
 upload → inspect → stamp → store. Invariant (durability): blobs are written and fsynced first, then
 the row and its audit event are committed in one transaction; the caller acknowledges only after
-the commit. A crash in between leaves an orphan blob, never a row pointing at nothing.
+the commit. A crash in between leaves an orphan blob, never a row pointing at nothing. The blob
+store's shared lock is held from the first blob write until that commit (or the failure), so the
+collector (``provenance gc``) cannot remove what this request may still reference.
+Storage that refuses a write (a full or read-only disk, under the blobs or the database) raises a
+:class:`~service.store.errors.StorageError`: no row, no audit event, no temporary file; a blob this
+request committed before the refusal is an orphan the collector removes.
 Idempotent: the asset id is derived from the upload's hash and the declaration, so the same upload
 with the same declaration is the same asset; an ``Idempotency-Key`` replays the first answer.
 """
@@ -17,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from provenance import InputError, StampRequest, UpstreamConflictError, stamp
@@ -29,6 +34,7 @@ from service.auth import Caller
 from service.context import ServiceContext
 from service.problems import Problem
 from service.store.db import ArticleVersion, Asset, AuditEvent
+from service.store.errors import from_database_error
 
 
 @dataclass(frozen=True)
@@ -70,8 +76,13 @@ def article_id(external_id: str) -> str:
 _writer = ThreadPoolExecutor(max_workers=2, thread_name_prefix="provenance-blob")
 
 
-def _commit(ctx: ServiceContext, row: Asset | ArticleVersion, event: AuditEvent) -> IntegrityError | None:
-    """Commit ``row`` with its audit event; the integrity error if a concurrent request's row won the race."""
+def _commit(ctx: ServiceContext, row: Asset | ArticleVersion, event: AuditEvent, made: str) -> IntegrityError | None:
+    """Commit ``row`` with its audit event; the integrity error if a concurrent request's row won the race.
+
+    Raises :class:`StorageError` when the database refuses the write for lack of space or of write access:
+    then neither is stored, and the blob ``made`` (this request's own, see :func:`_discard`) is removed.
+    Any other database error is raised unchanged.
+    """
     with ctx.session() as session:
         session.add(row)
         session.add(event)
@@ -80,6 +91,13 @@ def _commit(ctx: ServiceContext, row: Asset | ArticleVersion, event: AuditEvent)
         except IntegrityError as exc:
             session.rollback()
             return exc
+        except DBAPIError as exc:
+            session.rollback()
+            storage = from_database_error(exc)
+            if storage is None:
+                raise
+            _discard(ctx, made)
+            raise storage from exc
     return None
 
 
@@ -170,38 +188,41 @@ def ingest_asset(
         credit=declaration.credit,
         external_id=declaration.external_id,
     )
-    # The original is written and fsynced while the upload is stamped (in a parsing worker); it becomes
-    # visible only once the stamp succeeded, and a refused upload leaves nothing behind.
-    staging = _writer.submit(ctx.blobs.stage, data, upload_sha256)
-    try:
-        result = stamp(data, request, ctx.signer, ctx.trust, limits=ctx.settings.limits, timestamping=ctx.timestamping)
-    except BaseException:
-        with contextlib.suppress(Exception):
-            staging.result().discard()
-        raise
-    staging.result().commit()
-    stamped_sha256 = ctx.blobs.put(result.data, result.verdict.sha256)
-    row = Asset(
-        id=ident,
-        upload_sha256=upload_sha256,
-        stamped_sha256=stamped_sha256,
-        manifest=result.manifest,  # a few KB, also inside the stamped file: kept in the row
-        media_type=result.media_type,
-        declaration=declaration.canonical(),
-        state=result.verdict.state.value,
-        labels=list(result.verdict.labels),
-        verdict=_with_note(result.verdict.to_dict(), result.timestamp_note),
-        upstream=result.upstream.to_dict(),
-        signer_chain=chain_summary(ctx.signer.certificate_chain_pem),
-        trust_fingerprint=ctx.trust.fingerprint,
-        token_id=caller.token_id if caller else None,
-        idempotency_key=idempotency_key if caller else None,
-    )
-    detail: dict[str, Any] = {"labels": row.labels, "source": declaration.source.value, "sha256": upload_sha256}
-    if earlier and declaration.source in NON_AI_SOURCES:  # an override of our own earlier AI declaration
-        detail["overrides"] = {"assets": [a.id for a in earlier], "reason": declaration.override_upstream}
-    event = AuditEvent(kind="stamp", token_id=caller.token_id if caller else None, subject=ident, detail=detail)
-    lost = _commit(ctx, row, event)
+    with ctx.blobs.writing() as blobs:  # held until the row has committed: the collector keeps off its blobs
+        # The original is written and fsynced while the upload is stamped (in a parsing worker); it becomes
+        # visible only once the stamp succeeded, and a refused upload leaves nothing behind.
+        staging = _writer.submit(blobs.stage, data, upload_sha256)
+        try:
+            result = stamp(
+                data, request, ctx.signer, ctx.trust, limits=ctx.settings.limits, timestamping=ctx.timestamping
+            )
+        except BaseException:
+            with contextlib.suppress(Exception):
+                staging.result().discard()
+            raise
+        staging.result().commit()
+        stamped_sha256 = blobs.put(result.data, result.verdict.sha256)
+        row = Asset(
+            id=ident,
+            upload_sha256=upload_sha256,
+            stamped_sha256=stamped_sha256,
+            manifest=result.manifest,  # a few KB, also inside the stamped file: kept in the row
+            media_type=result.media_type,
+            declaration=declaration.canonical(),
+            state=result.verdict.state.value,
+            labels=list(result.verdict.labels),
+            verdict=_with_note(result.verdict.to_dict(), result.timestamp_note),
+            upstream=result.upstream.to_dict(),
+            signer_chain=chain_summary(ctx.signer.certificate_chain_pem),
+            trust_fingerprint=ctx.trust.fingerprint,
+            token_id=caller.token_id if caller else None,
+            idempotency_key=idempotency_key if caller else None,
+        )
+        detail: dict[str, Any] = {"labels": row.labels, "source": declaration.source.value, "sha256": upload_sha256}
+        if earlier and declaration.source in NON_AI_SOURCES:  # an override of our own earlier AI declaration
+            detail["overrides"] = {"assets": [a.id for a in earlier], "reason": declaration.override_upstream}
+        event = AuditEvent(kind="stamp", token_id=caller.token_id if caller else None, subject=ident, detail=detail)
+        lost = _commit(ctx, row, event, stamped_sha256)
     if lost is None:
         return Ingested(row, created=True)
     # A concurrent request committed first: the same upload (answered as a repeat) or another upload
@@ -245,30 +266,31 @@ def ingest_article(ctx: ServiceContext, payload_bytes: bytes, caller: Caller | N
     result = stamp_article(
         payload, ctx.signer, ctx.trust, previous=previous, timestamping=ctx.timestamping, limits=ctx.settings.limits
     )
-    text_sha256 = ctx.blobs.put(result.text)
-    manifest_sha256 = ctx.blobs.put(result.manifest)
-    payload_sha256 = ctx.blobs.put(payload_bytes)
-    row = ArticleVersion(
-        article_id=ident,
-        version=payload.version,
-        external_id=payload.external_id,
-        text_sha256=text_sha256,
-        manifest_sha256=manifest_sha256,
-        payload_sha256=payload_sha256,
-        state=result.verdict.state.value,
-        labels=list(result.verdict.labels),
-        verdict=_with_note(result.verdict.to_dict(), result.timestamp_note),
-        signer_chain=chain_summary(ctx.signer.certificate_chain_pem),
-        trust_fingerprint=ctx.trust.fingerprint,
-        token_id=caller.token_id if caller else None,
-    )
-    event = AuditEvent(
-        kind="stamp_article",
-        token_id=caller.token_id if caller else None,
-        subject=f"{ident}/v{payload.version}",
-        detail={"labels": row.labels, "external_id": payload.external_id, "source": payload.source.value},
-    )
-    lost = _commit(ctx, row, event)
+    with ctx.blobs.writing() as blobs:  # held until the row has committed: the collector keeps off its blobs
+        text_sha256 = blobs.put(result.text)
+        manifest_sha256 = blobs.put(result.manifest)
+        payload_sha256 = blobs.put(payload_bytes)
+        row = ArticleVersion(
+            article_id=ident,
+            version=payload.version,
+            external_id=payload.external_id,
+            text_sha256=text_sha256,
+            manifest_sha256=manifest_sha256,
+            payload_sha256=payload_sha256,
+            state=result.verdict.state.value,
+            labels=list(result.verdict.labels),
+            verdict=_with_note(result.verdict.to_dict(), result.timestamp_note),
+            signer_chain=chain_summary(ctx.signer.certificate_chain_pem),
+            trust_fingerprint=ctx.trust.fingerprint,
+            token_id=caller.token_id if caller else None,
+        )
+        event = AuditEvent(
+            kind="stamp_article",
+            token_id=caller.token_id if caller else None,
+            subject=f"{ident}/v{payload.version}",
+            detail={"labels": row.labels, "external_id": payload.external_id, "source": payload.source.value},
+        )
+        lost = _commit(ctx, row, event, manifest_sha256)
     if lost is None:
         return IngestedArticle(row, created=True)
     # A concurrent request stored this version first: a repeat only if its text is this text.

@@ -47,6 +47,9 @@ class Metrics:
             "provenance_stamps", "Stamped assets and articles", ["kind", "label"], registry=self.registry
         )
         self.rejections = Counter("provenance_rejections", "Rejected requests", ["reason"], registry=self.registry)
+        self.audit_write_failures = Counter(
+            "provenance_audit_write_failures", "Audit rows that could not be written", registry=self.registry
+        )
         self.badges = Counter("provenance_badge_responses", "Badge responses", ["status"], registry=self.registry)
         # Label lookups cost more than the increment: the hot path uses children bound once.
         self._badge_children = {status: self.badges.labels(status=str(status)) for status in (200, 304, 400, 404)}

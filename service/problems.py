@@ -15,6 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
@@ -30,6 +31,7 @@ from provenance import (
     VerificationError,
 )
 from provenance.errors import ConfigurationError, InputTooComplexError, ParserBusyError, ParserUnavailableError
+from service.store.errors import StorageError, from_database_error
 
 log = logging.getLogger("provenance.service")
 
@@ -90,7 +92,9 @@ _WHEN: dict[int, str] = {
     422: "Invalid request or input (`/problems/invalid-request`, `input-error`, `manifest-error`, …)",
     429: "Rate limit reached (`Retry-After` says when to retry)",
     500: "Server-side failure (signing, key, internal); the operator has the details",
-    503: "Not ready (database or blob storage unavailable) or every parser busy (`Retry-After` says when to retry)",
+    503: "Not ready (database or blob storage unavailable), storage not writable (`/problems/storage-unavailable`: "
+    "nothing was stored), or every parser busy (`Retry-After` says when to retry)",
+    507: "The blob store or the database is full (`/problems/insufficient-storage`); nothing was stored",
 }
 
 
@@ -127,6 +131,8 @@ _LIBRARY: list[tuple[type[ProvenanceError], int, str]] = [
 
 #: Seconds a client is told to wait when every isolated parser is busy.
 BUSY_RETRY_AFTER = 5
+#: Seconds a client is told to wait when storage does not accept writes (an operator has to act).
+STORAGE_RETRY_AFTER = 30
 
 
 def from_library(exc: ProvenanceError) -> Problem:
@@ -143,6 +149,14 @@ def from_library(exc: ProvenanceError) -> Problem:
     return Problem(status, exc.kind, title, exc.diagnostics())
 
 
+def from_storage(exc: StorageError) -> Problem:
+    """The problem answering a refused write: 507 when storage is full, 503 (with ``Retry-After``) otherwise."""
+    problem = Problem(exc.status, exc.kind, exc.title, exc.detail)
+    if exc.status == 503:
+        problem.headers["Retry-After"] = str(STORAGE_RETRY_AFTER)
+    return problem
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers that turn every error into a problem document."""
 
@@ -155,6 +169,24 @@ def install(app: FastAPI) -> None:
         problem = from_library(exc)
         if problem.status >= 500:
             log.error("provenance error: %s", exc.diagnostics())
+        return problem.response()
+
+    @app.exception_handler(StorageError)
+    async def _storage(_request: Request, exc: StorageError) -> JSONResponse:
+        log.error("storage refused a write: %s", exc.cause)  # the path and the system's words: operator only
+        return from_storage(exc).response()
+
+    @app.exception_handler(OperationalError)
+    async def _database(_request: Request, exc: OperationalError) -> JSONResponse:
+        # The database is unreachable, full, read-only or gave up a transaction (deadlock, serialization):
+        # the request may be retried; it is not a fault of the request.
+        storage = from_database_error(exc)
+        if storage is not None:
+            log.error("the database refused a write: %s", storage.cause)
+            return from_storage(storage).response()
+        log.error("database unavailable: %s", type(exc.orig).__name__)
+        problem = Problem(503, "database-unavailable", "Database unavailable", "the database did not answer; retry")
+        problem.headers["Retry-After"] = str(STORAGE_RETRY_AFTER)
         return problem.response()
 
     @app.exception_handler(RequestValidationError)

@@ -93,6 +93,9 @@ class Settings(BaseSettings):
     #: Audit rows written per minute (per process) for refused requests (missing or bad token, wrong role);
     #: beyond, they are counted and one summary row per minute records how many were left out.
     audit_refusals_per_minute: int = 20
+    #: Collect orphan blobs and temporary files of interrupted uploads at start-up (best-effort: skipped when
+    #: the blob store stays busy; ``provenance gc`` does the same at any time).
+    gc_at_startup: bool = True
 
     @field_validator("trust_anchors", "tsa_anchors", mode="before")
     @classmethod

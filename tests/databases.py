@@ -81,7 +81,10 @@ class PostgresCluster:
 
     def create_database(self, name: str) -> None:
         """Create ``name`` unless it exists (tests may start several servers on one database at once)."""
-        with _creating, psycopg.connect(f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres", autocommit=True) as conn:
+        with (
+            _creating,
+            psycopg.connect(f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres", autocommit=True) as conn,
+        ):
             if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is None:
                 conn.execute(f'CREATE DATABASE "{name}" STRATEGY FILE_COPY')
 

@@ -18,6 +18,7 @@ import anyio
 import httpx
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from service.app import create_app
 from service.auth import create_token
@@ -64,11 +65,22 @@ class Service:
     app: Any
     client: TestClient
     tokens: dict[str, str]
+    stopped: bool = False  # a test may still read the rows after the service stopped
 
     @property
     def ctx(self) -> ServiceContext:
         ctx: ServiceContext = self.app.api.state.ctx
         return ctx
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A database session for the test's own reads (closed for good if the service has stopped)."""
+        try:
+            with self.ctx.session() as session:
+                yield session
+        finally:
+            if self.stopped:
+                self.ctx.close()
 
     def bearer(self, role: str | None) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[role]}"} if role else {}
@@ -100,15 +112,15 @@ class Service:
         )
 
     def rows(self, model: type[Any]) -> int:
-        with self.ctx.session() as session:
+        with self.session() as session:
             return int(session.scalar(select(func.count()).select_from(model)) or 0)
 
     def events(self, kind: str) -> list[AuditEvent]:
-        with self.ctx.session() as session:
+        with self.session() as session:
             return list(session.scalars(select(AuditEvent).where(AuditEvent.kind == kind).order_by(AuditEvent.id)))
 
     def token_id(self, role: str) -> int:
-        with self.ctx.session() as session:
+        with self.session() as session:
             token = session.scalars(select(Token).where(Token.name == TOKEN_NAMES[role])).one()
             return token.id
 
@@ -128,7 +140,9 @@ def running(settings: Settings, *, raise_server_exceptions: bool = True) -> Iter
     app = create_app(settings)
     tokens = issue_tokens(app.api.state.ctx)
     with TestClient(app, raise_server_exceptions=raise_server_exceptions) as client:
-        yield Service(app, client, tokens)
+        service = Service(app, client, tokens)
+        yield service
+    service.stopped = True
 
 
 def assert_problem(response: httpx.Response, status: int, kind: str) -> dict[str, Any]:

@@ -37,7 +37,7 @@ def test_304_has_no_content_length_and_weak_validators_match(cached_service: Ser
 
 
 def _change_behind_the_cache(svc: Service, asset_id: str) -> None:
-    with svc.ctx.session() as session:  # the decision changes behind the cache's back
+    with svc.session() as session:  # the decision changes behind the cache's back
         row = session.get(Asset, asset_id)
         assert row is not None
         row.state, row.labels = "invalid", []

@@ -595,8 +595,8 @@ def test_downloads_are_never_run_as_documents(published: Published) -> None:
 # --------------------------------------------------------------------------------------------------
 
 DOCUMENTED: dict[str, tuple[str, str, set[int]]] = {
-    "image upload": ("/v1/assets", "post", {400, 401, 403, 408, 409, 413, 415, 422, 429, 500}),
-    "article": ("/v1/articles", "post", {401, 403, 408, 409, 413, 422, 429, 500}),
+    "image upload": ("/v1/assets", "post", {400, 401, 403, 408, 409, 413, 415, 422, 429, 500, 503, 507}),
+    "article": ("/v1/articles", "post", {401, 403, 408, 409, 413, 422, 429, 500, 503, 507}),
     "API verification": ("/v1/verify", "post", {400, 401, 403, 408, 413, 415, 422, 429, 500}),
     "asset report": ("/v1/assets/{asset_id}/report", "get", {401, 403, 404, 422, 429}),
     "article text": ("/v1/articles/{article_id}/v{version}.txt", "get", {404, 422}),

@@ -62,7 +62,7 @@ def name(digest: str) -> str:
 
 def orphans(svc: Service) -> set[str]:
     """Blob files no row points to."""
-    with svc.ctx.session() as session:
+    with svc.session() as session:
         digests = {*session.scalars(select(Asset.upload_sha256)), *session.scalars(select(Asset.stamped_sha256))}
         for column in (ArticleVersion.text_sha256, ArticleVersion.manifest_sha256, ArticleVersion.payload_sha256):
             digests |= set(session.scalars(select(column)))

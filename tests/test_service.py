@@ -106,7 +106,7 @@ def published(database: Database, tmp_path_factory: pytest.TempPathFactory) -> I
         v1 = svc.post_article("ai-weather.json")
         v2 = svc.post_article("ai-weather.v2.json")
         assert [r.status_code for r in (ai, camera, v1, v2)] == [201, 201, 201, 201]
-        with svc.ctx.session() as session:
+        with svc.session() as session:
             revoked = auth.create_token(session, "revoked desk", "newsroom")
             session.flush()
             token = session.scalars(select(Token).where(Token.name == "revoked desk")).one()
@@ -1117,7 +1117,7 @@ def test_reverify_directly_updates_stored_decisions(database: Database, tmp_path
 
 def _edit_stored_asset(svc: Service, asset_id: str, **verdict: Any) -> None:
     """Change a stored decision as an older release (or an earlier signing) would have left it."""
-    with svc.ctx.session() as session:
+    with svc.session() as session:
         row = session.get(Asset, asset_id)
         assert row is not None
         labels = verdict.pop("labels", None)
@@ -1148,7 +1148,7 @@ def test_a_missing_timestamp_note_survives_re_verification(database: Database, t
         image = svc.upload(images.jpeg(seed=16), {"source": "camera"}).json()
         _edit_stored_asset(svc, image["id"], timestamp_note=note)
         assert reverify(svc.ctx, force=True).checked == 1
-        with svc.ctx.session() as session:
+        with svc.session() as session:
             row = session.get(Asset, image["id"])
             assert row is not None
             assert row.verdict["timestamp_note"] == note

@@ -175,7 +175,7 @@ def test_service_timestamps_uploads_and_flags_a_missing_timestamp(
     ) as svc:
         response = svc.upload(images.jpeg(seed=66), {"source": "camera"})
         assert response.status_code == 201
-        with svc.ctx.session() as session:
+        with svc.session() as session:
             row = session.get(Asset, response.json()["id"])
             assert row is not None
             assert "without a timestamp" in row.verdict["timestamp_note"]

@@ -9,6 +9,7 @@ from starlette.concurrency import run_in_threadpool
 
 from provenance.articles import MAX_PAYLOAD, MAX_VERSION
 from service import problems
+from service.badges import ARTICLE_ID
 from service.deps import ContextDep, NewsroomDep, PublicBaseDep
 from service.ingest import ingest_article
 from service.problems import Problem
@@ -61,7 +62,7 @@ ARTICLE_BODY = {
     status_code=201,
     summary="Stamp an article payload (a new version becomes a correction)",
     openapi_extra=ARTICLE_BODY,
-    responses=problems.responses(401, 403, 408, 409, 413, 422, 429),
+    responses=problems.responses(401, 403, 408, 409, 413, 422, 429, 503, 507),
 )
 async def post_article(
     request: Request, response: Response, ctx: ContextDep, base: PublicBaseDep, caller: NewsroomDep
@@ -78,6 +79,10 @@ async def post_article(
 
 
 def version_row(ctx: ContextDep, article_id: str, version: int) -> ArticleVersion:
+    """The stored version, or a 404 problem; an id of any other form than the service's never reaches the
+    database (``version`` is bounded by :data:`Version`)."""
+    if not ARTICLE_ID.fullmatch(article_id):
+        raise Problem(404, "not-found", "Unknown article version", "not an article id (art_ and 24 hex digits)")
     with ctx.session() as session:
         row = session.get(ArticleVersion, (article_id, version))
     if row is None:

@@ -10,13 +10,15 @@ from fastapi import APIRouter, Header, Request, Response
 from pydantic import BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
+from provenance.articles import MAX_EXTERNAL_ID
 from provenance.stamp import Source
 from service import problems
+from service.badges import ASSET_ID
 from service.deps import ContextDep, NewsroomDep, PublicBaseDep, form_body, read_form
 from service.ingest import Declaration, ingest_asset
 from service.problems import Problem
 from service.render import markup
-from service.store.db import Asset
+from service.store.db import MAX_IDEMPOTENCY_KEY, Asset
 
 router = APIRouter(prefix="/v1/assets", tags=["assets"])
 
@@ -35,8 +37,22 @@ class DeclarationIn(BaseModel):
     source: Source
     title: str | None = Field(default=None, max_length=512)
     credit: str | None = Field(default=None, max_length=512)
-    external_id: str | None = Field(default=None, max_length=512)
+    external_id: str | None = Field(default=None, max_length=MAX_EXTERNAL_ID)  # pairs the image with an article
     override_upstream: str | None = Field(default=None, max_length=2000)
+
+
+#: The ``Idempotency-Key`` header, stored with the asset: it must fit ``assets.idempotency_key`` and hold no
+#: control character (PostgreSQL cannot store a NUL). A key that does not is refused before the body is read
+#: with 422 ``/problems/invalid-request`` whose ``errors`` name the header, like every other value that does
+#: not match the API (400 is kept for requests that cannot even be parsed, such as broken multipart framing).
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        max_length=MAX_IDEMPOTENCY_KEY,
+        pattern=r"^[^\x00-\x1f\x7f]*$",
+        description=f"Replays the first answer for the same key (at most {MAX_IDEMPOTENCY_KEY} characters)",
+    ),
+]
 
 
 def links(base: str, asset_id: str) -> dict[str, str]:
@@ -70,7 +86,7 @@ def asset_public(base: str, row: Asset) -> dict[str, Any]:
     status_code=201,
     summary="Upload an image: inspect, stamp, store",
     openapi_extra=UPLOAD_BODY,
-    responses=problems.responses(400, 401, 403, 408, 409, 413, 415, 422, 429),
+    responses=problems.responses(400, 401, 403, 408, 409, 413, 415, 422, 429, 503, 507),
 )
 async def upload_asset(
     request: Request,
@@ -78,7 +94,7 @@ async def upload_asset(
     ctx: ContextDep,
     base: PublicBaseDep,
     caller: NewsroomDep,
-    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> dict[str, Any]:
     form = await read_form(request, ctx.settings.max_upload_bytes, files=("file",), fields=("declaration",))
     try:
@@ -103,6 +119,9 @@ async def upload_asset(
 
 
 def asset_row(ctx: ContextDep, asset_id: str) -> Asset:
+    """The stored asset, or a 404 problem; an id of any other form than the service's never reaches the database."""
+    if not ASSET_ID.fullmatch(asset_id):
+        raise Problem(404, "not-found", "Unknown asset", "not an asset id (img_ and 24 hex digits)")
     with ctx.session() as session:
         row = session.get(Asset, asset_id)
     if row is None:

@@ -10,6 +10,7 @@ from sqlalchemy import text
 from service import problems
 from service.deps import ContextDep
 from service.problems import Problem
+from service.store.errors import StorageError
 
 router = APIRouter(tags=["ops"])
 
@@ -21,13 +22,19 @@ def healthz() -> dict[str, str]:
 
 @router.get("/readyz", summary="Storage and keys are usable", responses=problems.responses(503))
 def readyz(ctx: ContextDep) -> dict[str, str]:
+    """Ready when the database answers and the blob store takes a write (not ready while it is full or
+    read-only: uploads would fail)."""
     try:
         with ctx.engine.connect() as connection:
             connection.execute(text("SELECT 1"))
     except Exception as exc:
         raise Problem(503, "not-ready", "Not ready", "the database is not reachable") from exc
-    if not ctx.settings.blob_dir.is_dir():
-        raise Problem(503, "not-ready", "Not ready", "the blob directory is missing")
+    try:
+        ctx.blobs.check_writable()  # a probe write, its answer reused for a second
+    except StorageError as exc:
+        problem = Problem(503, "not-ready", "Not ready", exc.detail)
+        problem.headers["Retry-After"] = str(problems.STORAGE_RETRY_AFTER)
+        raise problem from exc
     return {"status": "ready", "trust_fingerprint": ctx.trust.fingerprint}
 
 

@@ -27,6 +27,13 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
+#: Column bounds that request values must fit; the service checks them before any write (a 4xx, never a
+#: database error: SQLite would store an over-long value, PostgreSQL refuses it). See service.auth
+#: (token names, audit subjects) and service.routes.assets (Idempotency-Key).
+MAX_TOKEN_NAME = 200  # characters
+MAX_IDEMPOTENCY_KEY = 200  # characters
+MAX_AUDIT_SUBJECT = 200  # characters
+
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
@@ -61,7 +68,7 @@ class Token(Base):
     __tablename__ = "tokens"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    name: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(String(MAX_TOKEN_NAME))
     role: Mapped[str] = mapped_column(String(20))
     secret_sha256: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
@@ -87,7 +94,7 @@ class Asset(Base):
     trust_fingerprint: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     token_id: Mapped[int | None] = mapped_column(ForeignKey("tokens.id"), default=None)
-    idempotency_key: Mapped[str | None] = mapped_column(String(200), default=None)
+    idempotency_key: Mapped[str | None] = mapped_column(String(MAX_IDEMPOTENCY_KEY), default=None)
 
     __table_args__ = (UniqueConstraint("token_id", "idempotency_key", name="uq_assets_idempotency"),)
 
@@ -101,8 +108,8 @@ class ArticleVersion(Base):
     version: Mapped[int] = mapped_column(Integer, primary_key=True)
     external_id: Mapped[str] = mapped_column(String(300), index=True)
     text_sha256: Mapped[str] = mapped_column(String(64), index=True)
-    manifest_sha256: Mapped[str] = mapped_column(String(64))
-    payload_sha256: Mapped[str] = mapped_column(String(64))
+    manifest_sha256: Mapped[str] = mapped_column(String(64), index=True)
+    payload_sha256: Mapped[str] = mapped_column(String(64), index=True)
     state: Mapped[str] = mapped_column(String(20))
     labels: Mapped[list[str]] = mapped_column(JSON)
     verdict: Mapped[dict[str, Any]] = mapped_column(JSON)
@@ -121,7 +128,7 @@ class AuditEvent(Base):
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     kind: Mapped[str] = mapped_column(String(40))
     token_id: Mapped[int | None] = mapped_column(Integer, default=None)
-    subject: Mapped[str | None] = mapped_column(String(200), default=None)
+    subject: Mapped[str | None] = mapped_column(String(MAX_AUDIT_SUBJECT), default=None)
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
     __table_args__ = (Index("ix_audit_events_kind_at", "kind", "at"),)
