@@ -92,6 +92,16 @@ class UpstreamConflictError(ProvenanceError):
     kind = "upstream-conflict"
 
 
+class VersionConflictError(InputError):
+    """An article version that is already stored with other text or other declared facts.
+
+    A stored version is immutable: a correction is the next version number. Raised by the service's
+    ingest (the library keeps no store), also when another request stored that version a moment earlier.
+    """
+
+    kind = "version-conflict"
+
+
 class ConfigurationError(ProvenanceError):
     """The operator's configuration is unusable (trust anchors, revocation list, timestamp authority URL).
 

@@ -28,11 +28,11 @@ from sqlalchemy.orm import Session
 from provenance import InputError, StampRequest, UpstreamConflictError, stamp
 from provenance.articles import ArticlePayload, parse_payload, stamp_article
 from provenance.articles import ArticleVersion as SignedVersion
+from provenance.errors import VersionConflictError
 from provenance.stamp import NON_AI_SOURCES, Source
 from provenance.trust import chain_summary
 from service.auth import Caller
 from service.context import ServiceContext
-from service.problems import Problem
 from service.store.db import ArticleVersion, Asset, AuditEvent
 from service.store.errors import from_database_error
 
@@ -122,12 +122,10 @@ def _repeats(ctx: ServiceContext, row: ArticleVersion, payload: ArticlePayload, 
     return _signed_facts(parse_payload(ctx.blobs.get(row.payload_sha256))) == _signed_facts(payload)
 
 
-def _version_conflict(external_id: str, version: int) -> Problem:
-    return Problem(
-        409,
-        "version-conflict",
-        "Version conflict",
-        f"version {version} of {external_id!r} is already stored with other text; send the next version number",
+def _version_conflict(external_id: str, version: int) -> VersionConflictError:
+    return VersionConflictError(
+        f"version {version} of {external_id!r} is already stored with other text or other declared facts",
+        hint="a stored version does not change: send the correction as the next version number",
     )
 
 

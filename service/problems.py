@@ -30,7 +30,13 @@ from provenance import (
     UpstreamConflictError,
     VerificationError,
 )
-from provenance.errors import ConfigurationError, InputTooComplexError, ParserBusyError, ParserUnavailableError
+from provenance.errors import (
+    ConfigurationError,
+    InputTooComplexError,
+    ParserBusyError,
+    ParserUnavailableError,
+    VersionConflictError,
+)
 from service.store.errors import StorageError, from_database_error
 
 log = logging.getLogger("provenance.service")
@@ -116,6 +122,7 @@ def openapi_schemas() -> dict[str, Any]:
 # Most specific first.
 _LIBRARY: list[tuple[type[ProvenanceError], int, str]] = [
     (UpstreamConflictError, 409, "Declaration contradicts an upstream AI claim"),
+    (VersionConflictError, 409, "Version conflict"),
     (InputTooLargeError, 413, "Input too large"),
     (InputTooComplexError, 422, "Input too complex"),
     (UnsupportedMediaError, 415, "Unsupported media type"),
