@@ -49,7 +49,9 @@ class PostgresCluster:
             os.chown(directory, entry.pw_uid, entry.pw_gid)
         cluster = cls(bin_dir, directory, port, user)
         data = directory / "data"
-        cluster._run("initdb", "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync")
+        cluster._run(
+            "initdb", "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-locale", "--no-sync"
+        )
         options = [
             f"-k {directory}",  # its socket stays in the throwaway directory
             f"-p {port}",
