@@ -27,7 +27,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 
 from provenance.keys import init_dev_keys  # noqa: E402
 from service.app import create_app  # noqa: E402
-from service.badges import MAX_CACHED  # noqa: E402
+from service.badges.app import MAX_CACHED  # noqa: E402
 from service.settings import load_settings  # noqa: E402
 
 

@@ -91,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from service.context import build_context
-    from service.ingest import Declaration, ingest_asset
+    from service.ingest.pipeline import ingest_asset
+    from service.ingest.schemas import Declaration
     from service.settings import load_settings
 
     rows: list[dict[str, Any]] = []
@@ -135,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
             def ingest(context: Any, data: bytes = upload, counter: Iterator[int] = counter) -> object:
                 # A distinct declaration per call: a new asset each time (a repeat is answered from its row).
                 title = f"bench {next(counter)}"
-                return ingest_asset(context, data, Declaration(Source.AI_GENERATED, title=title), None)
+                return ingest_asset(context, data, Declaration(source=Source.AI_GENERATED, title=title), None)
 
             medians = measure(
                 {"in process": lambda: ingest(unsafe_ctx), "isolated": lambda: ingest(ctx)},

@@ -19,11 +19,11 @@ from rich.markup import escape
 
 from provenance.cli import EXIT_FAILED, app, err, out, run_command
 from provenance.errors import InputError
-from provenance.stamp import Source
-from service.auth import ROLES, create_token, revoke_tokens
+from service.audit.reverify import reverify
 from service.context import ServiceContext, build_context
-from service.ingest import Declaration, ingest_article, ingest_asset
-from service.reverify import reverify
+from service.ingest.pipeline import ingest_article, ingest_asset
+from service.ingest.schemas import Declaration
+from service.security.tokens import ROLES, create_token, revoke_tokens
 from service.settings import Settings, load_settings
 from service.store.errors import StorageError
 from service.store.gc import Collection, collect
@@ -160,9 +160,8 @@ def _load_samples(ctx: ServiceContext, samples: Path) -> list[str]:
     index = json.loads((samples / "samples.json").read_text())
     refs = []
     for item in index["images"]:
-        declaration = dict(item["declaration"])
-        source = Source(declaration.pop("source"))
-        result = ingest_asset(ctx, (samples / item["file"]).read_bytes(), Declaration(source, **declaration), None)
+        declaration = Declaration.model_validate(item["declaration"])
+        result = ingest_asset(ctx, (samples / item["file"]).read_bytes(), declaration, None)
         refs.append(result.row.id)
     for path in index["articles"]:
         result_article = ingest_article(ctx, (samples / path).read_bytes(), None)

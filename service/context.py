@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from provenance import KeyMaterialError, Signer, SigningError, TrustConfig, keys
 from provenance.timestamps import Timestamping
-from service.auth import RateLimiter
+from service.security.limits import RateLimiter
 from service.settings import Settings
 from service.store.blobs import BlobStore
 from service.store.db import ServiceState, make_engine, make_sessionmaker

@@ -17,9 +17,9 @@ from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse
 
-from service import problems
-from service.badges import MAX_BATCH, REF
-from service.render import markup
+from service import markup, problems
+from service.badges.app import MAX_BATCH
+from service.store.ids import REF
 
 _LANG = {
     "name": "lang",

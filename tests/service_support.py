@@ -21,8 +21,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from service.app import create_app
-from service.auth import create_token
 from service.context import ServiceContext
+from service.security.tokens import create_token
 from service.settings import Settings, load_settings
 from service.store.db import ArticleVersion, Asset, AuditEvent, Token
 from tests.databases import Database

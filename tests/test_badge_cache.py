@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from service.badges import BadgeService
+from service.badges.app import BadgeService
 from service.store.db import Asset
 
 from . import images

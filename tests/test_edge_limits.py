@@ -23,7 +23,7 @@ from sqlalchemy import inspect as reflect
 from provenance import InputError
 from provenance.articles import MAX_EXTERNAL_ID, MAX_VERSION
 from provenance.keys import init_dev_keys
-from service.auth import audit_subject, create_token, revoke_tokens
+from service.security.tokens import audit_subject, create_token, revoke_tokens
 from service.store.db import (
     MAX_AUDIT_SUBJECT,
     MAX_IDEMPOTENCY_KEY,

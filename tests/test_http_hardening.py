@@ -48,8 +48,9 @@ from provenance.articles import MAX_PAYLOAD
 from provenance.display import visible
 from provenance.errors import InputTooComplexError, ParserBusyError, ParserUnavailableError
 from provenance.keys import init_dev_keys
-from service import auth, problems
+from service import problems
 from service.app import MULTIPART_FRAMING, SMALL_BODY
+from service.security import limits
 
 from . import images
 from .conftest import EXTERNAL
@@ -375,7 +376,7 @@ def test_summary_is_written_when_the_window_rolls_over(
     database: Database, tmp_path: Path, keys_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     now = [1000.0]
-    monkeypatch.setattr(auth, "time", types.SimpleNamespace(monotonic=lambda: now[0]))
+    monkeypatch.setattr(limits, "time", types.SimpleNamespace(monotonic=lambda: now[0]))
     with running(service_settings(tmp_path / "var", keys_dir, database, audit_refusals_per_minute=5)) as svc:
         report = f"/v1/assets/{ZERO_ASSET}/report"
         for _ in range(4):

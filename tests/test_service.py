@@ -28,8 +28,9 @@ from sqlalchemy.orm import Session
 from provenance import POLICY_VERSION, inspect
 from provenance.keys import init_dev_keys
 from provenance.vocabulary import badge_text, label_text
-from service import auth
-from service.reverify import reverify
+from service.audit.reverify import reverify
+from service.security import limits
+from service.security import tokens as auth
 from service.store.db import ArticleVersion, Asset, Token
 
 from . import images
@@ -1227,7 +1228,7 @@ def test_failed_commit_is_a_500_with_no_row_and_a_retry_succeeds(
 def clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     """The rate limiter's clock, moved by hand (``clock[0]`` in seconds)."""
     now = [1000.0]
-    monkeypatch.setattr(auth, "time", types.SimpleNamespace(monotonic=lambda: now[0]))
+    monkeypatch.setattr(limits, "time", types.SimpleNamespace(monotonic=lambda: now[0]))
     return now
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from provenance.keys import init_dev_keys
-from service.auth import authenticate
 from service.context import build_context
+from service.security.tokens import authenticate
 from tests.databases import Database
 from tests.service_support import service_settings
 

@@ -16,60 +16,31 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
-from provenance import InputError, StampRequest, UpstreamConflictError, stamp
+from provenance import InputError, UpstreamConflictError, stamp
 from provenance.articles import ArticlePayload, parse_payload, stamp_article
 from provenance.articles import ArticleVersion as SignedVersion
 from provenance.errors import VersionConflictError
-from provenance.stamp import NON_AI_SOURCES, Source
+from provenance.stamp import NON_AI_SOURCES
 from provenance.trust import chain_summary
-from service.auth import Caller
 from service.context import ServiceContext
+from service.ingest.schemas import Declaration
+from service.security.tokens import Caller
+from service.store import queries
 from service.store.db import ArticleVersion, Asset, AuditEvent
 from service.store.errors import from_database_error
-
-
-@dataclass(frozen=True)
-class Declaration:
-    """What the CMS declares with an upload."""
-
-    source: Source
-    title: str | None = None
-    credit: str | None = None
-    external_id: str | None = None
-    override_upstream: str | None = None
-
-    def canonical(self) -> dict[str, Any]:
-        fields = {
-            "source": self.source.value,
-            "title": self.title,
-            "credit": self.credit,
-            "external_id": self.external_id,
-            "override_upstream": self.override_upstream,
-        }
-        return {k: v for k, v in fields.items() if v}
+from service.store.ids import article_id, asset_id
 
 
 def _with_note(verdict: dict[str, Any], timestamp_note: str | None) -> dict[str, Any]:
     """The stored verdict, flagged when an optional timestamp could not be obtained."""
     return {**verdict, "timestamp_note": timestamp_note} if timestamp_note else verdict
-
-
-def asset_id(upload_sha256: str, declaration: Declaration) -> str:
-    material = upload_sha256 + json.dumps(declaration.canonical(), sort_keys=True, ensure_ascii=False)
-    return "img_" + hashlib.sha256(material.encode()).hexdigest()[:24]
-
-
-def article_id(external_id: str) -> str:
-    return "art_" + hashlib.sha256(external_id.encode()).hexdigest()[:24]
 
 
 # Writes of originals overlap their stamping (the fsync is the slow part); a thread each for two at once.
@@ -131,10 +102,7 @@ def _version_conflict(external_id: str, version: int) -> VersionConflictError:
 
 def _earlier_ai_declarations(session: Session, upload_sha256: str) -> list[Asset]:
     """Assets this service made from the same original bytes that carry a trusted AI label (every label is one)."""
-    rows = session.scalars(
-        select(Asset).where(Asset.upload_sha256 == upload_sha256).order_by(Asset.created_at).limit(100)
-    ).all()
-    return [row for row in rows if row.state == "trusted" and row.labels]
+    return [row for row in queries.assets_from_upload(session, upload_sha256) if row.state == "trusted" and row.labels]
 
 
 @dataclass(frozen=True)
@@ -146,14 +114,12 @@ class Ingested:
 def _existing(session: Session, ident: str, caller: Caller | None, key: str | None) -> Asset | None:
     """The stored asset this upload repeats; raises if its Idempotency-Key was used for another upload."""
     if key is not None and caller is not None:
-        row = session.scalars(
-            select(Asset).where(Asset.token_id == caller.token_id, Asset.idempotency_key == key)
-        ).first()
+        row = queries.asset_by_idempotency_key(session, caller.token_id, key)
         if row is not None:
             if row.id != ident:
                 raise InputError("this Idempotency-Key was already used for a different upload")
             return row
-    return session.get(Asset, ident)
+    return queries.asset(session, ident)
 
 
 def ingest_asset(
@@ -165,7 +131,7 @@ def ingest_asset(
 ) -> Ingested:
     """Inspect, stamp and durably store an upload; return the stored asset (existing one if repeated)."""
     upload_sha256 = hashlib.sha256(data).hexdigest()
-    ident = asset_id(upload_sha256, declaration)
+    ident = asset_id(upload_sha256, declaration.canonical())
     with ctx.session() as session:
         existing = _existing(session, ident, caller, idempotency_key)
         if existing is not None:
@@ -178,14 +144,7 @@ def ingest_asset(
             f"but the declaration is {declaration.source.value!r}",
             hint="declare ai_generated/ai_edited, or give override_upstream with the reason (it is recorded)",
         )
-    request = StampRequest(
-        source=declaration.source,
-        title=declaration.title,
-        override_upstream=declaration.override_upstream,
-        upload_name=declaration.title or "upload",
-        credit=declaration.credit,
-        external_id=declaration.external_id,
-    )
+    request = declaration.stamp_request()
     with ctx.blobs.writing() as blobs:  # held until the row has committed: the collector keeps off its blobs
         # The original is written and fsynced while the upload is stamped (in a parsing worker); it becomes
         # visible only once the stamp succeeded, and a refused upload leaves nothing behind.
@@ -246,13 +205,9 @@ def ingest_article(ctx: ServiceContext, payload_bytes: bytes, caller: Caller | N
     with ctx.session() as session:
         # One read decides: a version above the latest is a correction of the latest; any other is a
         # repeat, a conflict or out of date (two reads could see a concurrent commit in between).
-        latest = session.scalars(
-            select(ArticleVersion).where(ArticleVersion.article_id == ident).order_by(ArticleVersion.version.desc())
-        ).first()
+        latest = queries.latest_version(session, ident)
         if latest is not None and latest.version >= payload.version:
-            existing = (
-                latest if latest.version == payload.version else session.get(ArticleVersion, (ident, payload.version))
-            )
+            existing = latest if latest.version == payload.version else queries.version(session, ident, payload.version)
             if existing is None:
                 raise InputError(f"version {payload.version} is older than the stored version {latest.version}")
             if not _repeats(ctx, existing, payload, payload_bytes):
@@ -294,7 +249,7 @@ def ingest_article(ctx: ServiceContext, payload_bytes: bytes, caller: Caller | N
     # A concurrent request stored this version first: a repeat only if its text is this text.
     _discard(ctx, manifest_sha256)
     with ctx.session() as session:
-        winner = session.get(ArticleVersion, (ident, payload.version))
+        winner = queries.version(session, ident, payload.version)
     if winner is None:
         raise lost
     if not _repeats(ctx, winner, payload, payload_bytes):

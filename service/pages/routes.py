@@ -15,20 +15,18 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
-from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from provenance import ProvenanceError, media
 from provenance.models import Verdict
 from provenance.vocabulary import badge_text, label_text
-from service import problems
-from service.deps import ContextDep, read_form
-from service.render import markup
-from service.routes.audit import VERIFY_BODY, verify_bytes
-from service.store.db import ArticleVersion, Asset
+from service import markup, problems
+from service.audit.verify import VERIFY_BODY, verify_bytes
+from service.deps import ContextDep
+from service.ingest.forms import read_form
 
 router = APIRouter(tags=["pages"])
-STATIC = Path(__file__).resolve().parent.parent / "static"
+STATIC = Path(__file__).resolve().parent / "static"
 _TEXT = {
     "en": {
         "title": "AI news", "lead": "Lead story", "related": "Related articles", "switch": "中文",
@@ -86,79 +84,6 @@ def verify_js() -> Response:
 @router.get("/static/page.css", include_in_schema=False, response_class=Response)
 def page_css() -> Response:
     return _static("page.css", "text/css; charset=utf-8")
-
-
-DEMO_WINDOW = 200  # the demo shows recent items only: it must stay cheap on a large database
-
-
-def _latest_versions(session: Any) -> list[ArticleVersion]:
-    rows = session.scalars(select(ArticleVersion).order_by(ArticleVersion.created_at.desc()).limit(DEMO_WINDOW)).all()
-    seen: dict[str, ArticleVersion] = {}
-    for row in rows:
-        if row.article_id not in seen or row.version > seen[row.article_id].version:
-            seen[row.article_id] = row
-    return list(seen.values())
-
-
-@router.get("/demo", summary="A demo news page whose marks all come from badge.js", response_class=HTMLResponse)
-def demo(ctx: ContextDep, lang: str = "zh-Hans", image: str | None = None) -> HTMLResponse:
-    lang = lang if lang in _TEXT else "zh-Hans"
-    text = _TEXT[lang]
-    with ctx.session() as session:
-        articles = _latest_versions(session)
-        recent = select(Asset).order_by(Asset.created_at.desc()).limit(DEMO_WINDOW)
-        images = list(reversed(session.scalars(recent).all()))
-    # Images are paired with articles by the external id the CMS declared with the upload.
-    by_article: dict[str, Asset] = {}
-    for img in images:
-        if img.declaration.get("external_id"):
-            by_article[str(img.declaration["external_id"])] = img
-    lead = next((a for a in articles if "ai_reported" in a.labels), articles[0] if articles else None)
-    chosen = [i for i in images if i.id == image]
-    default = by_article.get(lead.external_id) if lead else None
-    picture = chosen[0] if chosen else default or next((i for i in images if "ai_generated" in i.labels), None)
-    other = "en" if lang == "zh-Hans" else "zh-Hans"
-    parts = [
-        f'<header><h1>{markup.text(text["title"])}</h1><nav><a id="lang-toggle" href="/demo?lang={other}">'
-        f'{markup.text(text["switch"])}</a> · <a href="/verify">{markup.text(text["verify"])}</a></nav></header><main>'
-    ]
-    if lead is None and picture is None:
-        parts.append(f"<p>{markup.text(text['empty'])}</p>")
-    if lead is not None:
-        headline = str(lead.verdict.get("title") or lead.external_id)
-        parts.append(
-            f'<article class="lead"><h2 id="lead-headline" data-provenance-ref="{lead.article_id}">'
-            f"{markup.text(headline)}</h2>"
-        )
-        if picture is not None:
-            parts.append(_figure(picture, "lead-caption", str(picture.declaration.get("title") or text["image"])))
-        parts.append(
-            f'<p><a href="/v1/articles/{lead.article_id}/v{lead.version}.txt">{markup.text(lead.external_id)}</a></p>'
-            "</article>"
-        )
-    related = [a for a in articles if lead is None or a.article_id != lead.article_id]
-    if related:
-        parts.append(f'<section class="related"><h2>{markup.text(text["related"])}</h2><ul>')
-        for item in related:
-            headline = str(item.verdict.get("title") or item.external_id)
-            thumb = by_article.get(item.external_id)
-            parts.append(
-                f'<li data-external-id="{markup.text(item.external_id)}">'
-                + (_figure(thumb, None, str(thumb.declaration.get("title") or text["image"])) if thumb else "")
-                + f'<p class="headline" data-provenance-ref="{item.article_id}">{markup.text(headline)}</p></li>'
-            )
-        parts.append("</ul></section>")
-    parts.append("</main>")
-    return _page(lang, text["title"], "".join(parts))
-
-
-def _figure(asset: Asset, caption_id: str | None, caption: str) -> str:
-    ident = f' id="{caption_id}"' if caption_id else ""
-    return (
-        f'<figure><img src="/v1/assets/{asset.id}/content" alt="{markup.text(caption)}">'
-        f'<figcaption{ident} class="caption" data-provenance-ref="{asset.id}">{markup.text(caption)}</figcaption>'
-        "</figure>"
-    )
 
 
 def _form(message: str = "") -> str:

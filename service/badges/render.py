@@ -15,7 +15,7 @@ from typing import Final
 
 from provenance.display import visible
 from provenance.vocabulary import badge_text, label_text, meaning
-from service.render import markup
+from service import markup
 
 
 @dataclass(frozen=True)

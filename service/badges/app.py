@@ -13,21 +13,20 @@ import hashlib
 import json
 import re
 import time
-from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+from collections.abc import Awaitable, Callable, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Final
 from urllib.parse import parse_qs
 
 import anyio.to_thread
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from provenance.policy import LABEL_ORDER
 from provenance.vocabulary import LANGUAGES
+from service.badges import render
+from service.badges.decisions import find_decision
+from service.badges.render import BadgeDecision
 from service.cache import LRU
-from service.render import badges as render
-from service.render.badges import BadgeDecision
-from service.store.db import ArticleVersion, Asset
+from service.store.ids import REF
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -39,77 +38,12 @@ PREFIX: Final = "/v1/badges"
 MAX_BATCH: Final = 100
 #: Rendered badges (and decisions) kept in memory per process; the least recently used go first.
 MAX_CACHED: Final = 50_000
-#: The ids the service gives (``service.ingest``: a prefix and 24 hex digits of a sha256). Anything else names
-#: nothing, so a lookup answers 404 without asking the database (a path segment has any length and any
-#: character, NUL included, which PostgreSQL cannot even compare).
-ASSET_ID: Final = re.compile(r"img_[0-9a-f]{24}")
-ARTICLE_ID: Final = re.compile(r"art_[0-9a-f]{24}")
-REF: Final = re.compile(rf"({ASSET_ID.pattern}|{ARTICLE_ID.pattern}|sha256-[0-9a-f]{{64}})")
 _PATH: Final = re.compile(r"/v1/badges/([^/]+)\.(svg|json|html)")
 _FORMATS: Final = {
     "svg": (b"image/svg+xml", b"default-src 'none'", render.svg),
     "json": (b"application/json", b"default-src 'none'", render.as_json),
     "html": (b"text/html; charset=utf-8", render.HTML_CSP.encode(), render.html),
 }
-
-
-def _signer(verdict: dict[str, Any]) -> str | None:
-    signer = verdict.get("signer")
-    return signer.get("organization") or signer.get("common_name") if isinstance(signer, dict) else None
-
-
-def _from_asset(ref: str, asset: Asset) -> BadgeDecision:
-    return BadgeDecision(
-        ref, asset.state, tuple(asset.labels), "image", _signer(asset.verdict), asset.created_at.isoformat()
-    )
-
-
-def _from_version(ref: str, version: ArticleVersion) -> BadgeDecision:
-    return BadgeDecision(
-        ref, version.state, tuple(version.labels), "article", _signer(version.verdict), version.created_at.isoformat()
-    )
-
-
-#: Assets sharing the same bytes that a ``sha256-`` ref looks at (newest first).
-MAX_SHARING: Final = 100
-_LABEL_RANK: Final = {label: rank for rank, label in enumerate(reversed(LABEL_ORDER))}
-
-
-def strongest(assets: Sequence[Asset]) -> Asset:
-    """Of several assets made from the same bytes, the one a ``sha256-`` badge answers with: a trusted
-    one with the highest-ranking AI label (``ai_generated`` over ``ai_edited``), else the newest.
-
-    So a later declaration of the same bytes can never drop a trusted AI label from that badge.
-    """
-
-    def rank(asset: Asset) -> int:
-        if asset.state != "trusted":
-            return -1
-        return max((_LABEL_RANK.get(label, -1) for label in asset.labels), default=-1)
-
-    return max(assets, key=rank)  # ties: the first, i.e. the newest
-
-
-def find_decision(session: Session, ref: str) -> BadgeDecision | None:
-    """The stored decision for ``ref`` (asset id, article id, or sha256 of original/stamped bytes)."""
-    if ref.startswith("img_"):
-        asset = session.get(Asset, ref)
-        return _from_asset(ref, asset) if asset else None
-    latest = select(ArticleVersion).order_by(ArticleVersion.version.desc())
-    if ref.startswith("art_"):
-        version = session.scalars(latest.where(ArticleVersion.article_id == ref)).first()
-        return _from_version(ref, version) if version else None
-    digest = ref.removeprefix("sha256-")
-    sharing = session.scalars(
-        select(Asset)
-        .where((Asset.stamped_sha256 == digest) | (Asset.upload_sha256 == digest))
-        .order_by(Asset.created_at.desc())
-        .limit(MAX_SHARING)
-    ).all()
-    if sharing:
-        return _from_asset(ref, strongest(sharing))
-    version = session.scalars(latest.where(ArticleVersion.text_sha256 == digest)).first()
-    return _from_version(ref, version) if version else None
 
 
 def negotiate_language(query_lang: str | None, accept_language: str | None) -> str | None:

@@ -1,1 +1,0 @@
-"""HTTP routes, thin: parse, call the ingest/audit functions, shape the response."""
