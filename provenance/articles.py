@@ -4,7 +4,7 @@ An article is bound by a detached manifest (C2PA external manifest, ``applicatio
 hard binding covers the canonical text (:mod:`provenance.canonical`). The manifest carries
 ``c2pa.created`` with the IPTC source type of the declaration and a signed
 ``org.newsroom-provenance.article`` assertion naming the CMS article (external id, version, url,
-language, byline, canonical profile).
+language, byline, canonical profile, and the optional editorial ``review``: editor, reviewed_at, scope).
 
 A correction (a new version of the same external id) is a new manifest whose ``parentOf``
 ingredient is the previous version, opened (carrying the declaration of the whole article) and
@@ -14,12 +14,15 @@ verification of the previous text against its manifest, which must be trusted.
 
 Invariants: labels come from verified claims only (the payload's ``source`` becomes a signed
 action; nothing else in it can produce a label); a manifest shown under another article id or
-version earns no label; an AI claim in an earlier version is never dropped by a correction.
+version earns no label; an AI claim in an earlier version is never dropped by a correction. A review records
+human responsibility and never removes a label; a verdict shows it only from a trusted manifest signed for
+the article it is shown as (:attr:`~provenance.models.Verdict.review`), never from an unsigned payload.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import enum
 import json
 import re
@@ -33,7 +36,7 @@ from provenance.errors import InputError, InputTooLargeError, UpstreamConflictEr
 from provenance.inspect import inspect, sha256_later, verdict_of
 from provenance.keys.signers import Signer
 from provenance.media import DEFAULT_LIMITS, Limits
-from provenance.models import ArticleClaim, Reason, State, Verdict
+from provenance.models import ArticleClaim, Reason, Review, State, Verdict
 from provenance.stamp import CLAIM_GENERATOR, MAX_REASON, override_assertion, require_verified, timestamp_url
 from provenance.timestamps import Timestamping
 from provenance.trust import TrustConfig
@@ -45,6 +48,10 @@ MAX_VERSION = 2**31 - 1  # a version number fits every database's integer column
 #: Characters of an external id: it names the article (the id is derived from it) and fits the service's
 #: ``article_versions.external_id`` column, VARCHAR(300), which PostgreSQL enforces and SQLite does not.
 MAX_EXTERNAL_ID = 300
+MAX_EDITOR = 200  # characters of ``review.editor``: a newsroom or desk name
+MAX_SCOPE = 200  # characters of ``review.scope``, e.g. "full text"
+MAX_REVIEWED_AT = 64  # characters of ``review.reviewed_at``, an ISO 8601 date-time
+_REVIEW_FIELDS: Final = frozenset({"editor", "reviewed_at", "scope"})
 PREVIOUS_INGREDIENT_ID: Final = "previous-version"
 _SURROGATE: Final = re.compile("[\ud800-\udfff]")
 
@@ -91,6 +98,9 @@ class ArticlePayload:
     source: ArticleSource
     standfirst: str | None = None
     edit_source: ArticleSource = ArticleSource.HUMAN  # what kind of edit a correction is
+    #: Why a ``human`` correction contradicts the previous version's AI label (signed; the label stays).
+    override_upstream: str | None = None
+    review: Review | None = None  # human review and editorial responsibility, signed into the assertion
 
     def canonical_text(self) -> bytes:
         """The ``news-text-canonical/1`` bytes the manifest binds."""
@@ -145,6 +155,34 @@ def _source(doc: dict[str, Any], name: str, default: ArticleSource | None) -> Ar
     if value not in allowed:
         raise InputError(f"article payload field {name!r} must be one of {', '.join(allowed)}")
     return ArticleSource(value)
+
+
+def _review(doc: dict[str, Any]) -> Review | None:
+    """The optional ``review`` object: ``editor`` and ``reviewed_at`` required, ``scope`` optional, nothing else."""
+    value = doc.get("review")
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise InputError("article payload field 'review' must be an object with editor, reviewed_at and scope")
+    unknown = sorted(set(value) - _REVIEW_FIELDS)
+    if unknown:
+        raise InputError(f"article payload field 'review.{unknown[0]}' is not known (editor, reviewed_at, scope)")
+    fields = {f"review.{key}": item for key, item in value.items()}
+    editor = _identifier(fields, "review.editor", MAX_EDITOR)
+    reviewed_at = _identifier(fields, "review.reviewed_at", MAX_REVIEWED_AT)
+    try:
+        moment = dt.datetime.fromisoformat(reviewed_at)
+    except ValueError:
+        moment = None
+    if moment is None or "T" not in reviewed_at.upper() or moment.utcoffset() is None:
+        raise InputError(
+            "article payload field 'review.reviewed_at' must be an ISO 8601 date-time with a UTC offset",
+            hint="e.g. 2026-11-28T09:30:00Z",
+        )
+    scope = _optional(fields, "review.scope", MAX_SCOPE)
+    if scope is not None and (not scope.strip() or any(unicodedata.category(ch) == "Cc" for ch in scope)):
+        raise InputError("article payload field 'review.scope' must be text without control characters")
+    return Review(editor=editor, reviewed_at=reviewed_at, scope=scope)
 
 
 def looks_like_payload(data: bytes) -> bool:
@@ -205,6 +243,8 @@ def parse_payload(data: bytes, *, max_bytes: int = MAX_PAYLOAD) -> ArticlePayloa
         source=_source(doc, "source", None),
         standfirst=_optional(doc, "standfirst"),
         edit_source=_source(doc, "edit_source", ArticleSource.HUMAN),
+        override_upstream=_optional(doc, "override_upstream", MAX_REASON),
+        review=_review(doc),
     )
     payload.canonical_text()  # an empty headline or body after canonicalisation is bad input too
     return payload
@@ -228,21 +268,25 @@ class StampedArticle:
     verdict: Verdict
     previous: Verdict | None
     timestamp_note: str | None = None  # why there is no timestamp, when one was optional
+    override_upstream: str | None = None  # the reason signed for contradicting the previous AI label, if any
 
 
 def _article_assertion(payload: ArticlePayload) -> dict[str, Any]:
-    return {
-        "label": assertions.ARTICLE,
-        "data": {
-            "external_id": payload.external_id,
-            "version": payload.version,
-            "url": payload.url,
-            "language": payload.language,
-            "byline": payload.byline,
-            "canonical_profile": canonical.PROFILE,
-            "source": payload.source.value,
-        },
+    data: dict[str, Any] = {
+        "external_id": payload.external_id,
+        "version": payload.version,
+        "url": payload.url,
+        "language": payload.language,
+        "byline": payload.byline,
+        "canonical_profile": canonical.PROFILE,
+        "source": payload.source.value,
     }
+    if payload.review is not None:
+        review = payload.review
+        data["review"] = {"editor": review.editor, "reviewed_at": review.reviewed_at}
+        if review.scope is not None:
+            data["review"]["scope"] = review.scope
+    return {"label": assertions.ARTICLE, "data": data}
 
 
 def _manifest(payload: ArticlePayload, previous: Verdict | None, override: str | None) -> dict[str, Any]:
@@ -305,11 +349,14 @@ def stamp_article(
     """Canonicalise ``payload``, sign a detached manifest for it and verify the result.
 
     With ``previous`` (the prior version's text and manifest) the new manifest is a correction
-    whose parent is that version. Raises :class:`InputError` (bad payload, previous version not
-    trusted or not the same article or not older), :class:`UpstreamConflictError` (declared
-    ``human`` while the previous version carries an AI label, without ``override_upstream``),
-    :class:`~provenance.errors.SigningError` and :class:`VerificationError`.
+    whose parent is that version. ``override_upstream`` defaults to the payload's own. Raises
+    :class:`InputError` (bad payload, previous version not trusted or not the same article or not
+    older), :class:`UpstreamConflictError` (declared ``human`` while the previous version carries an
+    AI label, without ``override_upstream``), :class:`~provenance.errors.SigningError` and
+    :class:`VerificationError`.
     """
+    if override_upstream is None:
+        override_upstream = payload.override_upstream
     if override_upstream is not None and not (0 < len(override_upstream.strip()) <= MAX_REASON):
         raise InputError(f"the override reason must be 1 to {MAX_REASON} characters")
     text = payload.canonical_text()
@@ -341,7 +388,8 @@ def stamp_article(
         trust=trust,
     )
     require_verified(verdict, previous_verdict.labels if previous_verdict else (), "the article manifest")
-    return StampedArticle(payload.file_stem, text, manifest, verdict, previous_verdict, timestamp_note)
+    signed_override = override_upstream if conflict else None
+    return StampedArticle(payload.file_stem, text, manifest, verdict, previous_verdict, timestamp_note, signed_override)
 
 
 def inspect_article(
@@ -371,4 +419,5 @@ def inspect_article(
             f"shown as {payload.external_id!r} version {payload.version}"
         ),
     )
-    return dataclasses.replace(verdict, labels=(), reasons=(*verdict.reasons, reason))
+    # Neither a label nor a review is shown for a manifest signed for another article.
+    return dataclasses.replace(verdict, labels=(), reasons=(*verdict.reasons, reason), review=None)

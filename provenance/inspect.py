@@ -25,6 +25,7 @@ from provenance.models import (
     ArticleClaim,
     Codes,
     ManifestNode,
+    Review,
     SignerInfo,
     State,
     StatusCode,
@@ -170,8 +171,19 @@ def _article_claim(manifest: Mapping[str, Any]) -> ArticleClaim | None:
             byline=_text(data.get("byline")),
             canonical_profile=_text(data.get("canonical_profile")),
             source=_text(data.get("source")),
+            review=_review(data.get("review")),
         )
     return None
+
+
+def _review(data: Any) -> Review | None:
+    """The signed editorial review of an article assertion (``None`` unless editor and time are text)."""
+    if not isinstance(data, Mapping):
+        return None
+    editor, reviewed_at = _text(data.get("editor")), _text(data.get("reviewed_at"))
+    if editor is None or reviewed_at is None:
+        return None
+    return Review(editor=editor, reviewed_at=reviewed_at, scope=_text(data.get("scope")))
 
 
 def _thumbnail(obj: Mapping[str, Any]) -> Thumbnail | None:
@@ -351,6 +363,8 @@ def verdict_from_report(
         trust_fingerprint=trust.fingerprint,
         sdk_version=SDK_VERSION,
         policy_version=decision.policy_version,
+        # Like a label, a review is shown only from a trusted manifest.
+        review=active.article.review if state is State.TRUSTED and active.article else None,
     )
 
 

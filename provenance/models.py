@@ -102,6 +102,21 @@ class SignerInfo:
 
 
 @dataclass(frozen=True)
+class Review:
+    """Human review of an article's text, signed in its article assertion: who took editorial responsibility.
+
+    It records responsibility; it never removes a label (an AI-written text stays labelled once reviewed).
+    """
+
+    editor: str  # the newsroom or desk whose editors reviewed the text
+    reviewed_at: str  # ISO 8601 date-time with a UTC offset, as the CMS sent it
+    scope: str | None = None  # what was reviewed, e.g. "full text"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"editor": self.editor, "reviewed_at": self.reviewed_at, "scope": self.scope}
+
+
+@dataclass(frozen=True)
 class ArticleClaim:
     """The signed ``org.newsroom-provenance.article`` assertion: which CMS article a manifest is for."""
 
@@ -112,6 +127,7 @@ class ArticleClaim:
     byline: str | None = None
     canonical_profile: str | None = None
     source: str | None = None
+    review: Review | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -122,6 +138,7 @@ class ArticleClaim:
             "byline": self.byline,
             "canonical_profile": self.canonical_profile,
             "source": self.source,
+            "review": self.review.to_dict() if self.review else None,
         }
 
 
@@ -243,6 +260,9 @@ class Verdict:
     #: Image thumbnails of the manifest store by resource identifier, when ``inspect`` was asked for
     #: them; untrusted content (bounded in number and size), never part of the JSON contract.
     thumbnails: Mapping[str, bytes] = field(default_factory=dict, repr=False, compare=False)
+    #: The editorial review signed in the article assertion, set only when the verdict is ``trusted`` and the
+    #: manifest is the one of the article it is shown as; never taken from an unsigned payload.
+    review: Review | None = None
 
     @property
     def signer(self) -> SignerInfo | None:
@@ -274,4 +294,6 @@ class Verdict:
             "trust_fingerprint": self.trust_fingerprint,
             "sdk_version": self.sdk_version,
             "policy_version": self.policy_version,
+            # Present only when there is a verified review (the stored verdict's contract: absent when none).
+            **({"review": self.review.to_dict()} if self.review else {}),
         }

@@ -75,6 +75,23 @@ _MEANING: Final = MappingProxyType(
 )
 
 
+# A signed editorial review, for a badge's popover: ``{editor}`` is the review's signed ``editor`` (a newsroom
+# or desk name), the only word not from this table. A review never replaces or softens a label.
+_REVIEWED: Final = MappingProxyType({"en": "Reviewed by the editors of {editor}", "zh-Hans": "经 {editor} 编辑部审核"})
+
+
+def review_text(editor: str, lang: str = "en") -> str:
+    """The popover line "Reviewed by the editors of …" in ``lang`` for a verified review's ``editor``.
+
+    Raises :class:`InputError` for an unsupported language.
+    """
+    try:
+        template = _REVIEWED[lang]
+    except KeyError:
+        raise InputError(f"unsupported language {lang!r}", hint=f"one of {', '.join(LANGUAGES)}") from None
+    return template.replace("{editor}", editor)  # not str.format: braces in a name stay as they are
+
+
 def _text(table: MappingProxyType[str, MappingProxyType[str, str]], key: str, lang: str) -> str:
     try:
         texts = table[key]
@@ -103,3 +120,56 @@ def label_text(label_id: str, lang: str = "en") -> str:
     anything a manifest said).
     """
     return _text(_TEXT, label_id, lang)
+
+
+# Human names of the IPTC digital source types (NewsCodes "digitalsourcetype"), for reports: a manifest
+# names a type by URI; the name shown is ours, never the manifest's.
+_SOURCE_TYPES: Final = MappingProxyType(
+    {
+        "digitalCapture": MappingProxyType({"en": "Original digital capture", "zh-Hans": "原始数字拍摄"}),
+        "computationalCapture": MappingProxyType({"en": "Computational capture", "zh-Hans": "计算摄影拍摄"}),
+        "negativeFilm": MappingProxyType({"en": "Digitised from a film negative", "zh-Hans": "由胶片底片数字化"}),
+        "positiveFilm": MappingProxyType({"en": "Digitised from a film positive", "zh-Hans": "由反转片数字化"}),
+        "print": MappingProxyType({"en": "Digitised from a print", "zh-Hans": "由印刷品数字化"}),
+        "humanEdits": MappingProxyType({"en": "Human-edited media", "zh-Hans": "经人工编辑的媒体"}),
+        "minorHumanEdits": MappingProxyType(
+            {"en": "Original media with minor human edits", "zh-Hans": "经轻微人工编辑的原始媒体"}
+        ),
+        "compositeCapture": MappingProxyType({"en": "Composite of captured elements", "zh-Hans": "拍摄素材合成"}),
+        "algorithmicallyEnhanced": MappingProxyType(
+            {"en": "Algorithmically enhanced media", "zh-Hans": "算法增强的媒体"}
+        ),
+        "dataDrivenMedia": MappingProxyType({"en": "Data-driven media", "zh-Hans": "数据驱动的媒体"}),
+        "digitalArt": MappingProxyType({"en": "Digital art", "zh-Hans": "数字艺术"}),
+        "virtualRecording": MappingProxyType({"en": "Virtual recording", "zh-Hans": "虚拟录制"}),
+        "compositeSynthetic": MappingProxyType(
+            {"en": "Composite including synthetic elements", "zh-Hans": "含合成元素的合成作品"}
+        ),
+        "trainedAlgorithmicMedia": MappingProxyType(
+            {
+                "en": "Created by generative AI (trained algorithmic media)",
+                "zh-Hans": "由生成式 AI 创建（训练算法媒体）",
+            }
+        ),
+        "compositeWithTrainedAlgorithmicMedia": MappingProxyType(
+            {"en": "Composite with generative AI elements", "zh-Hans": "含生成式 AI 元素的合成作品"}
+        ),
+        "algorithmicMedia": MappingProxyType({"en": "Pure algorithmic media", "zh-Hans": "纯算法媒体"}),
+        "screenCapture": MappingProxyType({"en": "Screen capture", "zh-Hans": "屏幕截图"}),
+    }
+)
+_SOURCE_TYPE_PREFIXES: Final = (
+    "http://cv.iptc.org/newscodes/digitalsourcetype/",
+    "https://cv.iptc.org/newscodes/digitalsourcetype/",
+)
+
+
+def source_type_name(uri: str, lang: str = "en") -> str | None:
+    """The human name of an IPTC digital source type URI in ``lang``, or ``None`` for any other URI
+    (show the URI itself then). Raises :class:`InputError` for an unsupported language."""
+    if lang not in LANGUAGES:
+        raise InputError(f"unsupported language {lang!r}", hint=f"one of {', '.join(LANGUAGES)}")
+    for prefix in _SOURCE_TYPE_PREFIXES:
+        if uri.startswith(prefix) and uri[len(prefix) :] in _SOURCE_TYPES:
+            return _SOURCE_TYPES[uri[len(prefix) :]][lang]
+    return None

@@ -19,7 +19,9 @@ from service.badges.app import BadgeApp, BadgeService
 from service.context import ServiceContext, build_context
 from service.ingest import routes as ingest
 from service.ops import routes as ops
-from service.ops.metrics import Metrics
+from service.ops.logging import access
+from service.ops.metrics import Metrics, MetricsListener
+from service.ops.requests import RequestLog
 from service.pages import demo
 from service.pages import routes as pages
 from service.records import routes as records
@@ -114,12 +116,11 @@ def create_api(ctx: ServiceContext, metrics: Metrics, badges: BadgeService) -> F
         api.include_router(module.router)
     openapi.install(api)
 
-    def refused(reason: str) -> None:
-        metrics.rejections.labels(reason=reason).inc()
-
+    # Each rejected request counted once, under one reason (service.ops.metrics.Metrics.reject).
+    problems.count_rejections(api, metrics.reject_problem)
     # Inside `measure`, so refused bodies are counted as requests too.
     api.add_middleware(
-        BodyGuard, limit=body_limits(ctx.settings), seconds=ctx.settings.request_body_timeout, on_refused=refused
+        BodyGuard, limit=body_limits(ctx.settings), seconds=ctx.settings.request_body_timeout, on_refused=metrics.reject
     )
 
     @api.middleware("http")
@@ -141,6 +142,11 @@ def create_app(settings: Settings) -> Any:
     metrics = Metrics()
     badges = BadgeService(ctx.sessions, settings.badge_cache_seconds, settings.badge_max_age)
     api = create_api(ctx, metrics, badges)
-    app = BadgeApp(badges, api, on_request=metrics.count_badge)
-    app.api = api  # type: ignore[attr-defined]  # tests and the CLI reach the FastAPI app through it
+    # Outermost: every request, badges included, gets its id and its log line.
+    badge_app = BadgeApp(badges, api, on_request=metrics.count_badge)
+    app: Any = RequestLog(badge_app, access if settings.access_log else None)
+    if settings.metrics_address is not None:
+        token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
+        app = MetricsListener(app, metrics, settings.metrics_address, token)
+    app.api = api  # tests and the CLI reach the FastAPI app through it
     return app

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from service.app import create_app
+from service.ops.logging import configure as configure_logging
 from service.server import configure_connections
 from service.settings import load_settings
 
@@ -27,5 +28,6 @@ CONFIG_ENV = "PROVENANCE_CONFIG"
 def app() -> Any:
     config = os.environ.get(CONFIG_ENV)
     settings = load_settings(Path(config) if config else None)
+    configure_logging(settings.log_level)  # JSON lines, like `provenance serve` itself
     configure_connections(settings)
     return create_app(settings)

@@ -187,24 +187,32 @@ def serve_command(
     import uvicorn
 
     from service.asgi import CONFIG_ENV
+    from service.ops.logging import configure as configure_logging
     from service.server import configure_connections, uvicorn_options
 
     def prepare() -> tuple[Settings, Any]:
         settings = _settings(data_dir, keys_dir, trust_anchors, config)
+        # JSON lines from here on (start-up work included); each worker of --workers N does the same in
+        # service.asgi:app, from the same settings.
+        configure_logging(settings.log_level)
         from service.app import create_app
 
         application = create_app(settings)  # refuses to start without keys, migrates the database
+        # Where a browser on this machine reaches the server (a wildcard address is no URL to open).
+        shown = "localhost" if host in ("", "0.0.0.0", "::") else f"[{host}]" if ":" in host else host  # noqa: S104
+        base = escape(f"http://{shown}:{port}")
         if samples is not None:
             ctx = application.api.state.ctx
             refs = _load_samples(ctx, samples)
             with ctx.session() as session:
                 token = create_token(session, "make run", "newsroom")
                 session.commit()
-            base = f"http://{host}:{port}"
             out.print(f"newsroom token: {escape(token)}")
             for ref in refs:
                 out.print(f"badge: {base}/v1/badges/{ref}.svg  {base}/v1/badges/{ref}.json?lang=zh-Hans")
-            out.print(f"API docs: {base}/docs")
+        out.print(f"demo news page: {base}/demo  ({base}/demo?lang=zh-Hans)")
+        out.print(f"verify a file:  {base}/verify")
+        out.print(f"API docs:       {base}/docs")
         return settings, application
 
     settings, application = run_command(prepare)

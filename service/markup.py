@@ -15,13 +15,11 @@ from typing import Final
 
 from provenance.display import visible
 
-#: Service pages (/demo, /verify): scripts and styles from this origin only, nothing inline.
+#: Service pages (/demo, /verify, reports, sign-in): scripts and styles from this origin only, nothing inline.
 PAGE_CSP: Final = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
     "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 )
-#: Documents that need nothing at all (the HTML verification report).
-DOCUMENT_CSP: Final = "default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 #: Stored bytes served back (stamped files, manifests, canonical texts): even if a browser renders one as
 #: a document (an SVG opened directly), it runs nothing and is a unique opaque origin.
 DOWNLOAD_CSP: Final = "default-src 'none'; sandbox"

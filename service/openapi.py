@@ -1,24 +1,36 @@
-"""OpenAPI for the whole service, including the badge paths served in front of FastAPI, and the pages
-that show it (``/docs``, ``/redoc``).
+"""OpenAPI for the whole service, including the badge paths served in front of FastAPI, and the page
+that shows it (``/docs``; ``/redoc`` redirects there).
 
 Every error answer is documented as what it is: an RFC 9457 ``application/problem+json`` document
 (:class:`service.problems.ProblemDetails`), validation errors included (FastAPI's own 422 schema,
-``HTTPValidationError``, is never what the service sends, so it is not in the document).
+``HTTPValidationError``, is never what the service sends, so it is not in the document). Every operation
+that takes an API token (a role check of :mod:`service.security.deps`) says so with the ``bearer`` security
+scheme, and only those: badges, public records, pages and health are open to anyone.
+
+Offline (invariant): the documentation page loads nothing from another origin. Swagger UI comes from a
+pinned package (``fastapi-offline``, only its files) and is served under ``/docs/static/`` with a start-up
+script of this service; the page is a Jinja2 template (``pages/templates/docs/``) under a
+Content-Security-Policy that allows this origin only. ReDoc is not offered: its bundle always loads a logo
+from the vendor's CDN.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any, Final
 
-from fastapi import FastAPI
-from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+import fastapi_offline
+from fastapi import FastAPI, routing
+from fastapi.dependencies.models import Dependant
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import HTMLResponse
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 
 from service import markup, problems
 from service.badges.app import MAX_BATCH
+from service.pages.templating import render
+from service.problems import Problem
+from service.security import deps as security_deps
 from service.store.ids import REF
 
 _LANG = {
@@ -31,10 +43,33 @@ _LANG = {
 _MEDIA = {"svg": "image/svg+xml", "json": "application/json", "html": "text/html"}
 _FASTAPI_VALIDATION: Final = ("HTTPValidationError", "ValidationError")
 
-# The documentation pages load Swagger UI and ReDoc from this CDN (a later change serves them locally).
-_CDN: Final = "https://cdn.jsdelivr.net"
-_FAVICON_HOST: Final = "https://fastapi.tiangolo.com"
-_INLINE_SCRIPT: Final = re.compile(r"<script>(.*?)</script>", re.DOTALL)
+#: The security scheme of every operation that needs a token (``Authorization: Bearer pv_…``).
+BEARER: Final = "bearer"
+_BEARER_SCHEME: Final = {
+    "type": "http",
+    "scheme": "bearer",
+    "description": "An API token (`pv_…`) with the operation's role: newsroom, auditor or admin (admin may "
+    "do everything). Missing or unknown: 401; without the role: 403.",
+}
+#: ``/metrics`` takes no API token, but the operator's ``metrics_token`` when one is set (optional otherwise).
+METRICS: Final = "metrics_token"
+_METRICS_SCHEME: Final = {
+    "type": "http",
+    "scheme": "bearer",
+    "description": "The operator's `metrics_token`, when one is configured (no API token is accepted here).",
+}
+
+DOCS_ASSETS: Final = "/docs/static"
+_VENDOR: Final = Path(fastapi_offline.__file__).resolve().parent / "static"  # Swagger UI 5.32
+_OWN: Final = Path(__file__).resolve().parent / "pages" / "static" / "docs"
+_JS, _CSS = "text/javascript; charset=utf-8", "text/css; charset=utf-8"
+#: Every file the documentation pages load: name -> (file, media type). Nothing else is served there.
+_ASSET_FILES: Final = {
+    "swagger-ui-bundle.js": (_VENDOR / "swagger-ui-bundle.js", _JS),
+    "swagger-ui.css": (_VENDOR / "swagger-ui.css", _CSS),
+    "favicon.png": (_VENDOR / "favicon.png", "image/png"),
+    "swagger-init.js": (_OWN / "swagger-init.js", _JS),
+}
 
 
 def _badge_path(fmt: str) -> dict[str, Any]:
@@ -83,26 +118,79 @@ def _problem_json_for_validation(schema: dict[str, Any]) -> None:
     components.update(problems.openapi_schemas())
 
 
-#: The documentation pages' policy: the CDN's scripts and styles, the page's own inline scripts by hash
-#: (never 'unsafe-inline' for scripts), inline styles (both UIs set them), data: images, the spec and
-#: "try it out" requests to this origin, ReDoc's search worker.
+#: The documentation page's policy: everything from this origin only ("try it out" included), images
+#: also as data: URLs (Swagger UI's icons); never an inline script.
 DOCS_CSP: Final = (
-    f"default-src 'none'; script-src {_CDN} {{inline_scripts}}; style-src {_CDN} 'unsafe-inline'; "
-    f"img-src 'self' data: {_FAVICON_HOST}; connect-src 'self'; worker-src blob:; "
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
     "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
 
 
-def _docs_page(page: HTMLResponse) -> Callable[[], HTMLResponse]:
-    """A route answering ``page`` under :data:`DOCS_CSP`, its inline scripts allowed by their hashes."""
-    html = bytes(page.body).decode()
-    hashes = " ".join(markup.source_hash(script) for script in _INLINE_SCRIPT.findall(html))
-    headers = markup.security_headers(DOCS_CSP.format(inline_scripts=hashes))
+def _protected(api: FastAPI) -> set[tuple[str, str]]:
+    """(path, method) of every operation that depends on a role check of :mod:`service.security.deps`."""
+
+    def checks_role(dependant: Dependant) -> bool:
+        return any(
+            getattr(dep.call, "__module__", None) == security_deps.__name__ or checks_role(dep)
+            for dep in dependant.dependencies
+        )
+
+    # Newer FastAPI keeps included routers as such: iterate their routes with the paths they answer on.
+    contexts = getattr(routing, "iter_route_contexts", None)
+    routes: Iterable[Any] = contexts(api.routes) if contexts else api.routes
+    return {
+        (route.path_format, method.lower())
+        for route in routes
+        if isinstance(getattr(route, "dependant", None), Dependant) and checks_role(route.dependant)
+        for method in route.methods or ()
+    }
+
+
+def _security(schema: dict[str, Any], protected: set[tuple[str, str]]) -> None:
+    """Declare the bearer schemes and apply them: the API token to the ``protected`` operations, the optional
+    metrics token to any other operation reading ``Authorization``. That header is then no longer listed as
+    a parameter (the scheme says it)."""
+    schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})
+    schemes[BEARER] = _BEARER_SCHEME
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            parameters = operation.get("parameters", [])
+            kept = [p for p in parameters if not _is_authorization(p)]
+            if (path, method) in protected:
+                operation["security"] = [{BEARER: []}]
+            elif len(kept) != len(parameters):
+                schemes[METRICS] = _METRICS_SCHEME
+                operation["security"] = [{}, {METRICS: []}]  # {}: none needed unless configured
+            else:
+                continue
+            if kept:
+                operation["parameters"] = kept
+            else:
+                operation.pop("parameters", None)
+
+
+def _is_authorization(parameter: dict[str, Any]) -> bool:
+    return parameter.get("in") == "header" and str(parameter.get("name", "")).lower() == "authorization"
+
+
+def _docs_page(template: str, title: str) -> Callable[[], HTMLResponse]:
+    """A route answering the page ``template`` (rendered once) under :data:`DOCS_CSP`."""
+    html = render(template, "en", title=title, assets=DOCS_ASSETS, openapi_url="/openapi.json")
+    headers = markup.security_headers(DOCS_CSP)
     return lambda: HTMLResponse(html, headers=headers)
 
 
+def _docs_asset(name: str) -> FileResponse:
+    """One of the documentation pages' files (:data:`_ASSET_FILES`); 404 for any other name."""
+    if name not in _ASSET_FILES:
+        raise Problem(404, "not-found", "Not found", "no such documentation file")
+    path, media_type = _ASSET_FILES[name]
+    headers = {"Cache-Control": "public, max-age=86400", "X-Content-Type-Options": "nosniff"}
+    return FileResponse(path, media_type=media_type, headers=headers)
+
+
 def install(api: FastAPI) -> None:
-    """The OpenAPI document (``/openapi.json``) and the pages showing it (``/docs``, ``/redoc``)."""
+    """The OpenAPI document (``/openapi.json``) and the page showing it (``/docs``, its files, ``/redoc``)."""
 
     def openapi() -> dict[str, Any]:
         if api.openapi_schema is None:
@@ -124,17 +212,13 @@ def install(api: FastAPI) -> None:
                 }
             }  # fmt: skip
             _problem_json_for_validation(schema)
+            _security(schema, _protected(api))
             api.openapi_schema = schema
         return api.openapi_schema
 
     api.openapi = openapi  # type: ignore[method-assign]
 
-    swagger = get_swagger_ui_html(
-        openapi_url="/openapi.json",
-        title=f"{api.title} - Swagger UI",
-        oauth2_redirect_url=None,
-        swagger_ui_parameters={"validatorUrl": None},  # no request to the public validator
-    )
-    redoc = get_redoc_html(openapi_url="/openapi.json", title=f"{api.title} - ReDoc", with_google_fonts=False)
-    api.add_api_route("/docs", _docs_page(swagger), include_in_schema=False, response_class=HTMLResponse)
-    api.add_api_route("/redoc", _docs_page(redoc), include_in_schema=False, response_class=HTMLResponse)
+    swagger = _docs_page("docs/swagger.html", f"{api.title} - Swagger UI")
+    api.add_api_route("/docs", swagger, include_in_schema=False, response_class=HTMLResponse)
+    api.add_api_route("/redoc", lambda: RedirectResponse("/docs", 308), include_in_schema=False)
+    api.add_api_route(f"{DOCS_ASSETS}/{{name}}", _docs_asset, methods=["GET", "HEAD"], include_in_schema=False)

@@ -8,8 +8,11 @@ the log). :class:`ProblemDetails` and :func:`responses` document the same answer
 
 from __future__ import annotations
 
+import inspect
 import logging
-from typing import Any
+import re
+from collections.abc import Callable, Collection, Iterable, Mapping
+from typing import Any, Final
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -30,6 +33,7 @@ from provenance import (
     UpstreamConflictError,
     VerificationError,
 )
+from provenance.display import visible
 from provenance.errors import (
     ConfigurationError,
     InputTooComplexError,
@@ -52,21 +56,32 @@ class Problem(Exception):
         self.status, self.kind, self.title, self.detail, self.extra = status, kind, title, detail, extra
         self.headers: dict[str, str] = {}
 
-    def response(self) -> JSONResponse:
+    def response(self) -> ProblemResponse:
         body = {"type": f"/problems/{self.kind}", "title": self.title, "status": self.status, "detail": self.detail}
-        return JSONResponse(
+        response = ProblemResponse(
             {**body, **self.extra},
             status_code=self.status,
             media_type=MEDIA_TYPE,
             headers={"X-Content-Type-Options": "nosniff", **self.headers},
         )
+        response.kind = self.kind
+        return response
+
+
+class ProblemResponse(JSONResponse):
+    """A problem document, its ``kind`` kept for the rejection counters."""
+
+    kind: str = "http-error"
 
 
 class FieldError(BaseModel):
     """One part of a request that does not match the API."""
 
-    loc: list[str | int] = Field(description="Where: body, query, path or header, then the field")
+    loc: list[str | int] = Field(description="Where: body, query, path, header or declaration, then the field")
     msg: str
+    allowed: list[str] | None = Field(
+        default=None, description="The values (or, for an unknown field, the field names) that are accepted"
+    )
 
 
 class ProblemDetails(BaseModel):
@@ -153,7 +168,95 @@ def from_library(exc: ProvenanceError) -> Problem:
         return Problem(
             status, exc.kind, title, "the service could not complete this request; it is not a fault of the request"
         )
-    return Problem(status, exc.kind, title, exc.diagnostics())
+    return Problem(status, exc.kind, title, client_diagnostics(exc))
+
+
+#: What an API client sends where the library's hints name a command-line flag (``provenance …``).
+API_NAMES: Final = {
+    "override-upstream": "`override_upstream` (in the declaration or the article payload)",
+    "sidecar": "a `sidecar` part",
+}
+_FLAG: Final = re.compile(r"--([a-z][a-z0-9]*(?:-[a-z0-9]+)*)")
+
+
+def client_diagnostics(exc: ProvenanceError) -> str:
+    """``exc.diagnostics()`` in the API's words: no command-line flag, which an API client cannot pass.
+
+    The library's hints are written for its command line (``--override-upstream``); a flag with an API
+    counterpart (:data:`API_NAMES`) is named by it, a hint naming any other flag is left out, and a flag
+    in the message itself becomes the field it stands for (``--x-y`` -> ``x_y``).
+    """
+    message = _FLAG.sub(lambda m: API_NAMES.get(m[1], f"`{m[1].replace('-', '_')}`"), exc.message)
+    hint = exc.hint
+    if hint and all(flag in API_NAMES for flag in _FLAG.findall(hint)):
+        return f"{message} ({_FLAG.sub(lambda m: API_NAMES[m[1]], hint)})"
+    return message
+
+
+#: Mismatches listed in one problem, and named in its ``detail`` (a request can mismatch in many places).
+MAX_FIELD_ERRORS: Final = 20
+_NAMED_IN_DETAIL: Final = 3
+_MAX_LOC_PART: Final = 80  # characters of one path element shown (a field name is the client's text)
+_QUOTED: Final = re.compile(r"'((?:[^'\\]|\\.)*)'")
+_WHERE: Final = {"query": "query parameter", "path": "path parameter", "header": "header", "body": "body field"}
+
+
+def _loc_part(part: object) -> str | int:
+    return part if isinstance(part, int) else visible(str(part))[:_MAX_LOC_PART]
+
+
+def _allowed(error: Mapping[str, Any], fields: Collection[str]) -> list[str] | None:
+    """The accepted values of an enum or literal mismatch; the known fields for an unknown one."""
+    if error.get("type") in ("enum", "literal_error"):
+        return _QUOTED.findall(str((error.get("ctx") or {}).get("expected", ""))) or None
+    if error.get("type") == "extra_forbidden" and fields:
+        return list(fields)
+    return None
+
+
+def _named(loc: list[str | int]) -> str:
+    """``query parameter 'lang'``, ``declaration field 'source'``, ``body field 'file'``, …"""
+    if not loc:
+        return "the request"
+    head, rest = loc[0], ".".join(str(part) for part in loc[1:])
+    where = _WHERE.get(str(head), f"{head} field")
+    return f"{where} '{rest}'" if rest else str(head)
+
+
+def invalid(
+    errors: Iterable[Mapping[str, Any]],
+    *,
+    kind: str = "invalid-request",
+    title: str = "Invalid request",
+    where: tuple[str, ...] = (),
+    fields: Collection[str] = (),
+) -> Problem:
+    """A 422 naming each mismatch: where (``loc``, prefixed by ``where``), what is wrong, and the allowed
+    values of an enum (or the known ``fields`` for an unknown field), in ``errors`` and, for the first few,
+    in ``detail``. The client's input is never echoed (only field names, hidden characters named, cut);
+    at most :data:`MAX_FIELD_ERRORS` are listed."""
+    entries: list[dict[str, Any]] = []
+    named: list[str] = []
+    total = 0
+    for error in errors:
+        total += 1
+        if len(entries) == MAX_FIELD_ERRORS:
+            continue
+        entry: dict[str, Any] = {
+            "loc": [*where, *(_loc_part(part) for part in error.get("loc", ()))],
+            "msg": str(error.get("msg", "")),
+        }
+        allowed = _allowed(error, fields)
+        if allowed is not None:
+            entry["allowed"] = allowed
+        entries.append(entry)
+        if len(named) < _NAMED_IN_DETAIL:
+            said = f"{_named(entry['loc'])}: {entry['msg']}"
+            named.append(f"{said} (allowed: {', '.join(allowed)})" if allowed else said)
+    detail = "; ".join(named) or "the request does not match the API"
+    if total > len(named):
+        detail += f"; and {total - len(named)} more"
+    return Problem(422, kind, title, detail, errors=entries)
 
 
 def from_storage(exc: StorageError) -> Problem:
@@ -162,6 +265,34 @@ def from_storage(exc: StorageError) -> Problem:
     if exc.status == 503:
         problem.headers["Retry-After"] = str(STORAGE_RETRY_AFTER)
     return problem
+
+
+#: Problem kinds counted where they are decided, under finer reasons (missing/bad token, bad link or
+#: session, wrong role, rate limited; see service/security/deps.py): not counted again when answered.
+COUNTED_AT_SOURCE: Final = frozenset({"unauthorized", "forbidden", "rate-limited"})
+
+
+def count_rejections(app: FastAPI, on_rejected: Callable[[str], None]) -> None:
+    """Wrap every registered handler: each 4xx problem it answers calls ``on_rejected(kind)`` (except
+    the kinds in :data:`COUNTED_AT_SOURCE`). Call after the handlers are registered."""
+    for key, handler in list(app.exception_handlers.items()):
+        app.exception_handlers[key] = _counting(handler, on_rejected)
+
+
+def _counting(handler: Callable[..., Any], on_rejected: Callable[[str], None]) -> Callable[..., Any]:
+    async def counted(request: Request, exc: Exception) -> Any:
+        response = handler(request, exc)
+        if inspect.isawaitable(response):
+            response = await response
+        if (
+            isinstance(response, ProblemResponse)
+            and 400 <= response.status_code < 500
+            and response.kind not in COUNTED_AT_SOURCE
+        ):
+            on_rejected(response.kind)
+        return response
+
+    return counted
 
 
 def install(app: FastAPI) -> None:
@@ -198,10 +329,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", "")} for e in exc.errors()]
-        return Problem(
-            422, "invalid-request", "Invalid request", "the request does not match the API", errors=errors
-        ).response()
+        return invalid(exc.errors()).response()
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -76,13 +76,15 @@ _limits = ConnectionLimits.from_settings(Settings.model_construct())
 
 def uvicorn_options(settings: Settings) -> dict[str, Any]:
     """Keyword options for ``uvicorn.run`` (one process or ``workers=N``): the guarded protocol, the
-    keep-alive timeout, proxy headers only from ``settings.trusted_proxies``; no per-request access log
-    (its formatting alone costs ~8% of badge throughput; the audit table and the metrics record what
-    matters) and no ``Server`` header."""
+    keep-alive timeout, proxy headers only from ``settings.trusted_proxies``; logging left as
+    :func:`service.ops.logging.configure` set it (no logging config and no level of uvicorn's own), and
+    uvicorn's access log off (``service.ops.requests.RequestLog`` writes the request lines, as JSON, on a
+    writer thread); no ``Server`` header."""
     options: dict[str, Any] = {
         "http": HTTP_PROTOCOL,
         "timeout_keep_alive": settings.keep_alive_timeout,
-        "log_level": "warning",
+        "log_config": None,
+        "log_level": None,
         "access_log": False,
         "server_header": False,
         # uvicorn's default believes X-Forwarded-For from 127.0.0.1: behind any local process that

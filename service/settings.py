@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import (
@@ -97,6 +97,26 @@ class Settings(BaseSettings):
     #: the blob store stays busy; ``provenance gc`` does the same at any time).
     gc_at_startup: bool = True
 
+    # Observation (service/ops/): JSON log lines on standard error, Prometheus metrics.
+    #: Lowest level of the diagnostic log lines written (the request lines are switched by ``access_log``).
+    log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
+    #: One JSON line per request (request id, route, status, duration, token name).
+    access_log: bool = True
+    #: ``host:port`` of a separate listener that serves only ``GET /metrics`` (the main port then answers
+    #: 404 there); bind it to an address only the scraper reaches. Unset: ``/metrics`` on the main port.
+    metrics_bind: str | None = None
+    #: Set: ``/metrics`` (on either listener) answers only ``Authorization: Bearer <metrics_token>``.
+    metrics_token: SecretStr | None = None
+
+    # Auditors in a browser (service/security/sessions.py): sign-in sessions and signed report links.
+    #: HMAC key of session cookies, CSRF tokens and signed report links; every process and worker serving
+    #: one deployment must share it. Unset: a random key created once in ``data_dir/session.key`` (0600).
+    session_secret: SecretStr | None = None
+    #: Seconds a browser sign-in lasts (then the auditor signs in again).
+    session_seconds: int = Field(default=8 * 3600, ge=60, le=7 * 86400)
+    #: Seconds a signed report link stays valid after it is minted.
+    report_link_seconds: int = Field(default=15 * 60, ge=60, le=7 * 86400)
+
     @field_validator("trust_anchors", "tsa_anchors", mode="before")
     @classmethod
     def _split_paths(cls, value: Any) -> Any:
@@ -123,6 +143,18 @@ class Settings(BaseSettings):
             except ValueError as exc:
                 raise ValueError(f"trusted_proxies: {exc} (want an IP address or a network like 10.0.0.0/8)") from None
         return checked
+
+    @field_validator("metrics_bind")
+    @classmethod
+    def _check_bind(cls, value: str | None) -> str | None:
+        if value is not None:
+            host_port(value)  # refused at start-up, not at the first scrape
+        return value
+
+    @property
+    def metrics_address(self) -> tuple[str, int] | None:
+        """``metrics_bind`` as (host, port), or ``None``."""
+        return host_port(self.metrics_bind) if self.metrics_bind else None
 
     @classmethod
     def settings_customise_sources(
@@ -182,3 +214,12 @@ def load_settings(toml_file: Path | None = None, **overrides: Any) -> Settings:
     if toml_file is not None:
         cls = type("FileSettings", (Settings,), {"model_config": {**Settings.model_config, "toml_file": toml_file}})
     return cls(**{k: v for k, v in overrides.items() if v is not None})
+
+
+def host_port(bind: str) -> tuple[str, int]:
+    """``host:port`` (``[v6]:port`` for IPv6) as (host, port); raises ``ValueError`` naming the setting."""
+    host, sep, port = bind.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"metrics_bind: want host:port (e.g. 127.0.0.1:9100), not {bind!r}")
+    return host, int(port)

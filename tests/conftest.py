@@ -6,10 +6,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Browser, sync_playwright
 from typer.testing import CliRunner
 
 from provenance import FileKeySigner, TrustConfig
 from provenance.keys import Algorithm, IssuedChain, init_dev_keys, issue_chain
+from tests.browser_support import CHROMIUM, FLAGS
 from tests.databases import KINDS, Database, PostgresCluster
 from tests.server_support import free_port
 
@@ -72,3 +74,12 @@ def keys_dir(tmp_path: Path) -> Path:
 @pytest.fixture
 def cli() -> Iterator[CliRunner]:
     return CliRunner()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Debian's chromium, headless, one per test module."""
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
+        yield browser
+        browser.close()

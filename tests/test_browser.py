@@ -15,35 +15,17 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
+from playwright.sync_api import Browser
 
 from provenance.keys import init_dev_keys
 
 from . import assets, images
+from .browser_support import ARTIFACTS, badge_text, watch
 from .databases import Database
 from .server_support import Server, create_token, serve
 
 ROOT = Path(__file__).resolve().parent.parent
-ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = Path("/usr/bin/chromium")
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 XSS_TITLE = "<img src=x onerror=alert(1)>"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture(scope="module")
@@ -66,26 +48,8 @@ def site(database: Database, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         yield server
 
 
-def watch(page: Page) -> dict[str, list[str]]:
-    seen: dict[str, list[str]] = {"errors": [], "dialogs": [], "batches": []}
-
-    def on_console(message: ConsoleMessage) -> None:
-        if message.type == "error":
-            seen["errors"].append(f"{message.text} @ {message.location.get('url', '')}")
-
-    page.on("console", on_console)
-    page.on("pageerror", lambda exc: seen["errors"].append(str(exc)))
-    page.on("dialog", lambda dialog: (seen["dialogs"].append(dialog.message), dialog.dismiss()))
-    page.on("request", lambda request: seen["batches"].append(request.url) if "/v1/badges?" in request.url else None)
-    return seen
-
-
-def badge_text(page: Page, selector: str) -> list[str]:
-    return page.locator(f"{selector} .provenance-badge").all_text_contents()
-
-
 def test_demo_page_marks_come_from_verified_decisions(browser: Browser, site: Server) -> None:
-    page = browser.new_page()
+    page = browser.new_page(locale="zh-CN")  # the page's language comes from Accept-Language
     seen = watch(page)
     page.goto(f"{site.base}/demo")
     page.wait_for_selector("#lead-caption .provenance-badge")
@@ -155,7 +119,7 @@ class _Static(http.server.SimpleHTTPRequestHandler):
 
 
 def test_page_survives_the_service_being_down(browser: Browser, tmp_path: Path) -> None:
-    shutil.copy(ROOT / "service" / "static" / "badge.js", tmp_path / "badge.js")
+    shutil.copy(ROOT / "service" / "pages" / "static" / "badge.js", tmp_path / "badge.js")
     (tmp_path / "page.html").write_text(
         '<!doctype html><html lang="zh-Hans"><head><meta charset="utf-8"><script src="/badge.js" defer></script>'
         '</head><body><p id="p" data-provenance-ref="img_000000000000000000000000">Caption</p></body></html>'

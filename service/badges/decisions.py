@@ -7,10 +7,11 @@ from typing import Any, Final
 
 from sqlalchemy.orm import Session
 
+from provenance.models import Review
 from provenance.policy import LABEL_ORDER
-from service.badges.render import BadgeDecision
+from service.badges.render import WITHDRAWN, BadgeDecision
 from service.store import queries
-from service.store.db import ArticleVersion, Asset
+from service.store.db import ArticleVersion, Asset, Withdrawal
 
 
 def _signer(verdict: dict[str, Any]) -> str | None:
@@ -26,8 +27,23 @@ def _from_asset(ref: str, asset: Asset) -> BadgeDecision:
 
 def _from_version(ref: str, version: ArticleVersion) -> BadgeDecision:
     return BadgeDecision(
-        ref, version.state, tuple(version.labels), "article", _signer(version.verdict), version.created_at.isoformat()
+        ref,
+        version.state,
+        tuple(version.labels),
+        "article",
+        _signer(version.verdict),
+        version.created_at.isoformat(),
+        review=_review(version.verdict),
     )
+
+
+def _review(verdict: dict[str, Any]) -> Review | None:
+    """The stored verdict's verified review (``verdict["review"]``, present only when there is one)."""
+    review = verdict.get("review")
+    if not isinstance(review, dict) or not isinstance(review.get("editor"), str):
+        return None
+    scope = review.get("scope")
+    return Review(str(review["editor"]), str(review.get("reviewed_at")), scope if isinstance(scope, str) else None)
 
 
 _LABEL_RANK: Final = {label: rank for rank, label in enumerate(reversed(LABEL_ORDER))}
@@ -48,17 +64,37 @@ def strongest(assets: Sequence[Asset]) -> Asset:
     return max(assets, key=rank)  # ties: the first, i.e. the newest
 
 
+def _withdrawn(decision: BadgeDecision, withdrawal: Withdrawal | None) -> BadgeDecision:
+    """``decision``, or the withdrawn state if the item is withdrawn (no label, no signer: nothing shows)."""
+    if withdrawal is None:
+        return decision
+    return BadgeDecision(
+        decision.ref, WITHDRAWN, (), decision.kind, stamped_at=decision.stamped_at,
+        withdrawn_at=withdrawal.withdrawn_at.isoformat(),
+    )  # fmt: skip
+
+
 def find_decision(session: Session, ref: str) -> BadgeDecision | None:
-    """The stored decision for ``ref`` (asset id, article id, or sha256 of original/stamped bytes)."""
+    """The stored decision for ``ref`` (asset id, article id, or sha256 of original/stamped bytes).
+
+    A withdrawn item's decision is the ``withdrawn`` state. A ``sha256-`` ref answers with the strongest of
+    the assets sharing the bytes (:func:`strongest`), withdrawn or not: withdrawing that one makes the badge
+    show nothing, never a weaker claim of another asset (an AI claim is never lost).
+    """
     if ref.startswith("img_"):
-        asset = queries.asset(session, ref)
-        return _from_asset(ref, asset) if asset else None
+        found = queries.asset_with_withdrawal(session, ref)
+        return _withdrawn(_from_asset(ref, found[0]), found[1]) if found else None
     if ref.startswith("art_"):
         version = queries.latest_version(session, ref)
-        return _from_version(ref, version) if version else None
+        if version is None:
+            return None
+        return _withdrawn(_from_version(ref, version), queries.withdrawal(session, ref))
     digest = ref.removeprefix("sha256-")
     sharing = queries.assets_sharing(session, digest)
     if sharing:
-        return _from_asset(ref, strongest(sharing))
+        asset = strongest(sharing)
+        return _withdrawn(_from_asset(ref, asset), queries.withdrawal(session, asset.id))
     version = queries.latest_version_with_text(session, digest)
-    return _from_version(ref, version) if version else None
+    if version is None:
+        return None
+    return _withdrawn(_from_version(ref, version), queries.withdrawal(session, version.article_id))

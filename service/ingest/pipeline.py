@@ -80,7 +80,7 @@ def _discard(ctx: ServiceContext, digest: str) -> None:
 
 def _signed_facts(payload: ArticlePayload) -> tuple[object, ...]:
     """What a version's manifest states besides its text (the text is compared by its canonical digest)."""
-    return (payload.byline, payload.language, payload.url, payload.source, payload.edit_source)
+    return (payload.byline, payload.language, payload.url, payload.source, payload.edit_source, payload.review)
 
 
 def _repeats(ctx: ServiceContext, row: ArticleVersion, payload: ArticlePayload, payload_bytes: bytes) -> bool:
@@ -237,11 +237,23 @@ def ingest_article(ctx: ServiceContext, payload_bytes: bytes, caller: Caller | N
             trust_fingerprint=ctx.trust.fingerprint,
             token_id=caller.token_id if caller else None,
         )
+        detail: dict[str, Any] = {
+            "labels": row.labels,
+            "external_id": payload.external_id,
+            "source": payload.source.value,
+        }
+        if result.override_upstream and latest is not None and result.previous is not None:
+            # A human correction of an AI-labelled version: why, as signed into the manifest (the label stays).
+            detail["overrides"] = {
+                "version": latest.version,
+                "labels": list(result.previous.labels),
+                "reason": result.override_upstream,
+            }
         event = AuditEvent(
             kind="stamp_article",
             token_id=caller.token_id if caller else None,
             subject=f"{ident}/v{payload.version}",
-            detail={"labels": row.labels, "external_id": payload.external_id, "source": payload.source.value},
+            detail=detail,
         )
         lost = _commit(ctx, row, event, manifest_sha256)
     if lost is None:

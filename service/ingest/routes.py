@@ -15,6 +15,7 @@ from service.ingest.forms import form_body, read_form
 from service.ingest.pipeline import ingest_article, ingest_asset
 from service.ingest.schemas import Declaration, IdempotencyKey
 from service.problems import Problem
+from service.records.lookup import withdrawal_of
 from service.records.schemas import ArticlePublic, AssetPublic
 from service.security.deps import NewsroomDep
 
@@ -37,8 +38,12 @@ ARTICLE_BODY = {
 def _declaration(text: str) -> Declaration:
     try:
         return Declaration.model_validate(json.loads(text))
-    except (json.JSONDecodeError, ValidationError) as exc:
-        raise Problem(422, "invalid-declaration", "Invalid declaration", str(exc).splitlines()[0]) from exc
+    except json.JSONDecodeError as exc:
+        raise Problem(422, "invalid-declaration", "Invalid declaration", f"the declaration is not JSON: {exc}") from exc
+    except ValidationError as exc:  # names each field, with the allowed values or field names
+        fields = tuple(Declaration.model_fields)
+        kind, title = "invalid-declaration", "Invalid declaration"
+        raise problems.invalid(exc.errors(), kind=kind, title=title, where=("declaration",), fields=fields) from exc
     except RecursionError as exc:
         raise Problem(
             422, "invalid-declaration", "Invalid declaration", "the declaration is nested too deeply"
@@ -69,7 +74,8 @@ async def upload_asset(
             metrics.stamps.labels(kind="image", label=label).inc()
     else:
         response.status_code = 200
-    public = AssetPublic.of(base, result.row)
+    # A repeat of a withdrawn asset answers with the stored asset, which says it is withdrawn.
+    public = AssetPublic.of(base, result.row, None if result.created else withdrawal_of(ctx, result.row.id))
     response.headers["Location"] = public.links.self
     return public
 
@@ -92,4 +98,5 @@ async def post_article(
             request.app.state.metrics.stamps.labels(kind="article", label=label).inc()
     else:
         response.status_code = 200
-    return ArticlePublic.of(base, result.row)
+    # A new version of a withdrawn article is stored withdrawn (the withdrawal is the article's): it says so.
+    return ArticlePublic.of(base, result.row, withdrawal_of(ctx, result.row.article_id))

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
-from fastapi.responses import PlainTextResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Request
+from fastapi.responses import Response
+from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 
 from service import problems
 from service.deps import ContextDep
+from service.ops.metrics import Metrics, scrape_allowed
 from service.problems import Problem
 from service.store.errors import StorageError
 
@@ -38,6 +41,23 @@ def readyz(ctx: ContextDep) -> dict[str, str]:
     return {"status": "ready", "trust_fingerprint": ctx.trust.fingerprint}
 
 
-@router.get("/metrics", summary="Prometheus metrics", response_class=PlainTextResponse)
-def metrics(request: Request) -> PlainTextResponse:
-    return PlainTextResponse(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}, **problems.responses(401, 404)},
+)
+def metrics(request: Request, ctx: ContextDep, authorization: Annotated[str | None, Header()] = None) -> Response:
+    """The metrics of this process: public, or only to ``Authorization: Bearer <metrics_token>`` when that is
+    set; 404 when ``metrics_bind`` serves them on a separate address instead."""
+    settings = ctx.settings
+    if settings.metrics_bind:
+        raise Problem(404, "not-found", "Not Found", "metrics are served on a separate address")
+    registry: Metrics = request.app.state.metrics
+    token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
+    if not scrape_allowed(token, authorization):
+        registry.reject("missing_token" if authorization is None else "bad_token")
+        problem = Problem(401, "unauthorized", "Unauthorized", "send Authorization: Bearer <metrics_token>")
+        problem.headers["WWW-Authenticate"] = "Bearer"
+        raise problem
+    return Response(registry.exposition(), media_type=CONTENT_TYPE_LATEST)

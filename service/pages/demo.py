@@ -1,106 +1,237 @@
-"""The demo news page: every mark on it comes from badge.js and the verified decisions."""
+"""The demo news site (a front page and article pages) and the landing page at ``/``.
+
+Invariant: these pages never write a mark. Headlines and captions only carry ``data-provenance-ref``;
+badge.js asks the badge API, and only verified decisions show anything (an untrusted or unknown stamp
+shows nothing). The words of a story (headline, standfirst, byline, date, body) are the CMS's own
+payload, stored with its version; the body shown is the blocks of the canonical text, exactly what the
+manifest binds. Pictures are paired with articles by the external id the CMS declared with the upload:
+layout, never a label.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-from fastapi.responses import HTMLResponse
+import dataclasses
+import datetime as dt
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Final
+
+from fastapi import APIRouter, Header
+from fastapi import Path as PathParam
+from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
-from service import markup
-from service.deps import ContextDep
+from provenance import ProvenanceError
+from provenance.articles import parse_payload
+from provenance.canonical import body_blocks
+from service.context import ServiceContext
+from service.deps import ContextDep, PublicBaseDep
+from service.pages.templating import page, page_language
+from service.pages.words import WORDS
+from service.problems import Problem
 from service.store import queries
 from service.store.db import ArticleVersion, Asset
+from service.store.errors import StorageError
+from service.store.ids import ARTICLE_ID, ASSET_ID
 
 router = APIRouter(tags=["pages"])
-_TEXT = {
-    "en": {
-        "title": "AI news", "lead": "Lead story", "related": "Related articles", "switch": "中文",
-        "image": "Image", "verify": "Verify a file", "empty": "No stamped samples yet: run `make run`.",
-    },
-    "zh-Hans": {
-        "title": "AI 新闻", "lead": "头条", "related": "相关文章", "switch": "English",
-        "image": "图片", "verify": "验证文件", "empty": "尚无已签名的示例：请运行 `make run`。",
-    },
-}  # fmt: skip
+STATIC: Final = Path(__file__).resolve().parent / "static"
+
+DEMO_WINDOW: Final = 200  # stored rows read per page: the demo stays cheap on a large database
+FRONT_PAGE: Final = 12  # stories on the front page (the lead and the related list)
+RELATED: Final = 4  # related stories under an article (one row of the grid)
+#: The pages' words follow Accept-Language: a shared cache keeps one copy per language.
+VARY: Final = {"Vary": "Accept-Language"}
 
 
-def _page(lang: str, title: str, body: str) -> HTMLResponse:
-    html = (
-        f'<!doctype html><html lang="{lang}"><head><meta charset="utf-8">'
-        f'<meta name="viewport" content="width=device-width, initial-scale=1"><title>{markup.text(title)}</title>'
-        '<link rel="stylesheet" href="/v1/badge.css"><link rel="stylesheet" href="/static/page.css">'
-        '<script src="/v1/badge.js" defer></script></head><body>' + body + "</body></html>"
-    )
-    return HTMLResponse(html, headers=markup.security_headers(markup.PAGE_CSP))
+@dataclass(frozen=True)
+class Picture:
+    """A stamped image as the page shows it; its mark comes from badge.js, by ``asset_id``."""
+
+    asset_id: str
+    caption: str  # the CMS's caption (the declared title): shown as text, never a label source
+    credit: str | None
 
 
-DEMO_WINDOW = 200  # the demo shows recent items only: it must stay cheap on a large database
+@dataclass(frozen=True)
+class Story:
+    """The latest version of an article as the page shows it; its mark comes from badge.js, by ``article_id``."""
+
+    article_id: str
+    version: int
+    external_id: str
+    headline: str
+    standfirst: str | None
+    byline: str | None
+    language: str | None
+    published: dt.datetime
+    body: tuple[str, ...]
+    picture: Picture | None
+    ai_reported: bool  # from the stored, verified decision: only chooses the lead, never writes a mark
+
+    @property
+    def text_url(self) -> str:
+        return f"/v1/articles/{self.article_id}/v{self.version}.txt"
+
+    @property
+    def manifest_url(self) -> str:
+        return f"/v1/articles/{self.article_id}/v{self.version}.c2pa"
 
 
 def _latest_versions(session: Session) -> list[ArticleVersion]:
-    rows = queries.recent_versions(session, DEMO_WINDOW)
+    """The latest stored version of each recently stamped article, newest first."""
     seen: dict[str, ArticleVersion] = {}
-    for row in rows:
+    for row in queries.recent_versions(session, DEMO_WINDOW):
         if row.article_id not in seen or row.version > seen[row.article_id].version:
             seen[row.article_id] = row
-    return list(seen.values())
+    return sorted(seen.values(), key=lambda row: row.created_at, reverse=True)
 
 
-@router.get("/demo", summary="A demo news page whose marks all come from badge.js", response_class=HTMLResponse)
-def demo(ctx: ContextDep, lang: str = "zh-Hans", image: str | None = None) -> HTMLResponse:
-    lang = lang if lang in _TEXT else "zh-Hans"
-    text = _TEXT[lang]
+def _pictures(assets: list[Asset]) -> dict[str, Picture]:
+    """The newest picture declared for each external id (``assets`` newest first)."""
+    pictures: dict[str, Picture] = {}
+    for asset in assets:
+        external_id = asset.declaration.get("external_id")
+        if external_id and str(external_id) not in pictures:
+            pictures[str(external_id)] = _picture(asset)
+    return pictures
+
+
+def _picture(asset: Asset) -> Picture:
+    credit = asset.declaration.get("credit")
+    return Picture(asset.id, str(asset.declaration.get("title") or ""), str(credit) if credit else None)
+
+
+def _published(doc: dict[str, Any], fallback: dt.datetime) -> dt.datetime:
+    """The CMS's publication time (``published``, ISO 8601, unsigned page content), else when it was stamped."""
+    value = doc.get("published")
+    if isinstance(value, str):
+        try:
+            when = dt.datetime.fromisoformat(value)
+        except ValueError:
+            return fallback
+        return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
+    return fallback
+
+
+def _story(ctx: ServiceContext, row: ArticleVersion, picture: Picture | None, *, body: bool) -> Story:
+    """The story of ``row`` from its stored payload (the body's blocks only when ``body``); a payload that
+    cannot be read leaves the signed title, or the external id, as the headline."""
+    story = Story(
+        row.article_id, row.version, row.external_id, str(row.verdict.get("title") or row.external_id),
+        standfirst=None, byline=None, language=None, published=row.created_at, body=(), picture=picture,
+        ai_reported="ai_reported" in row.labels,
+    )  # fmt: skip
+    try:
+        raw = ctx.blobs.get(row.payload_sha256)
+        payload = parse_payload(raw)
+        doc = json.loads(raw)
+    except (ProvenanceError, StorageError, OSError, ValueError):
+        return story
+    return dataclasses.replace(
+        story, headline=payload.headline, standfirst=payload.standfirst, byline=payload.byline,
+        language=payload.language, published=_published(doc, row.created_at),
+        body=tuple(body_blocks(payload.body, payload.body_format)) if body else (),
+    )  # fmt: skip
+
+
+def _front_order(stories: list[Story], lang: str) -> list[Story]:
+    """Stories in the page's language first, the most recently published first within each language."""
+    newest = sorted(stories, key=lambda story: story.published, reverse=True)
+    return sorted(newest, key=lambda story: story.language != lang)
+
+
+def _when(published: dt.datetime, lang: str) -> str:
+    words = WORDS[lang]
+    month = words["demo_months"].split()[published.month - 1]
+    return words["demo_date"].format(
+        day=published.day, month=month, year=published.year, time=published.strftime("%H:%M")
+    )
+
+
+def _switch(lang: str) -> str:
+    return "en" if lang == "zh-Hans" else "zh-Hans"
+
+
+def _stories(ctx: ServiceContext, session: Session, lang: str) -> tuple[list[Story], dict[str, Picture]]:
+    """The front page's stories in their order, and the pictures of every recent external id."""
+    rows = _latest_versions(session)[:FRONT_PAGE]
+    pictures = _pictures(list(queries.recent_assets(session, DEMO_WINDOW)))
+    stories = [_story(ctx, row, pictures.get(row.external_id), body=False) for row in rows]
+    return _front_order(stories, lang), pictures
+
+
+@router.get("/demo", summary="A demo news front page whose marks all come from badge.js", response_class=HTMLResponse)
+def front_page(
+    ctx: ContextDep,
+    lang: str | None = None,
+    image: str | None = None,
+    accept_language: Annotated[str | None, Header()] = None,
+) -> HTMLResponse:
+    """The lead story (an AI-reported one when there is one, in the page's language first) and related stories.
+    ``?image=`` puts a stored image under the lead instead of its own."""
+    lang = page_language(lang, accept_language)
     with ctx.session() as session:
-        articles = _latest_versions(session)
-        images = list(reversed(queries.recent_assets(session, DEMO_WINDOW)))
-    # Images are paired with articles by the external id the CMS declared with the upload.
-    by_article: dict[str, Asset] = {}
-    for img in images:
-        if img.declaration.get("external_id"):
-            by_article[str(img.declaration["external_id"])] = img
-    lead = next((a for a in articles if "ai_reported" in a.labels), articles[0] if articles else None)
-    chosen = [i for i in images if i.id == image]
-    default = by_article.get(lead.external_id) if lead else None
-    picture = chosen[0] if chosen else default or next((i for i in images if "ai_generated" in i.labels), None)
-    other = "en" if lang == "zh-Hans" else "zh-Hans"
-    parts = [
-        f'<header><h1>{markup.text(text["title"])}</h1><nav><a id="lang-toggle" href="/demo?lang={other}">'
-        f'{markup.text(text["switch"])}</a> · <a href="/verify">{markup.text(text["verify"])}</a></nav></header><main>'
-    ]
-    if lead is None and picture is None:
-        parts.append(f"<p>{markup.text(text['empty'])}</p>")
-    if lead is not None:
-        headline = str(lead.verdict.get("title") or lead.external_id)
-        parts.append(
-            f'<article class="lead"><h2 id="lead-headline" data-provenance-ref="{lead.article_id}">'
-            f"{markup.text(headline)}</h2>"
-        )
-        if picture is not None:
-            parts.append(_figure(picture, "lead-caption", str(picture.declaration.get("title") or text["image"])))
-        parts.append(
-            f'<p><a href="/v1/articles/{lead.article_id}/v{lead.version}.txt">{markup.text(lead.external_id)}</a></p>'
-            "</article>"
-        )
-    related = [a for a in articles if lead is None or a.article_id != lead.article_id]
-    if related:
-        parts.append(f'<section class="related"><h2>{markup.text(text["related"])}</h2><ul>')
-        for item in related:
-            headline = str(item.verdict.get("title") or item.external_id)
-            thumb = by_article.get(item.external_id)
-            parts.append(
-                f'<li data-external-id="{markup.text(item.external_id)}">'
-                + (_figure(thumb, None, str(thumb.declaration.get("title") or text["image"])) if thumb else "")
-                + f'<p class="headline" data-provenance-ref="{item.article_id}">{markup.text(headline)}</p></li>'
-            )
-        parts.append("</ul></section>")
-    parts.append("</main>")
-    return _page(lang, text["title"], "".join(parts))
+        stories, _ = _stories(ctx, session, lang)
+        chosen = queries.asset(session, image) if image and ASSET_ID.fullmatch(image) else None
+    lead = next((story for story in stories if story.ai_reported), stories[0] if stories else None)
+    related = [story for story in stories if story is not lead]
+    picture = _picture(chosen) if chosen else lead.picture if lead else None
+    return page(
+        "demo_front.html", lang, headers=VARY, lead=lead, picture=picture, related=related, when=_when,
+        switch=_switch(lang), switch_href=f"/demo?lang={_switch(lang)}",
+    )  # fmt: skip
 
 
-def _figure(asset: Asset, caption_id: str | None, caption: str) -> str:
-    ident = f' id="{caption_id}"' if caption_id else ""
-    return (
-        f'<figure><img src="/v1/assets/{asset.id}/content" alt="{markup.text(caption)}">'
-        f'<figcaption{ident} class="caption" data-provenance-ref="{asset.id}">{markup.text(caption)}</figcaption>'
-        "</figure>"
+@router.get(
+    "/demo/articles/{article_id}",
+    summary="A demo article page whose marks all come from badge.js",
+    response_class=HTMLResponse,
+    responses={404: {"description": "No such article"}},
+)
+def article_page(
+    ctx: ContextDep,
+    article_id: Annotated[str, PathParam(description="The article id (art_…)")],
+    lang: str | None = None,
+    accept_language: Annotated[str | None, Header()] = None,
+) -> HTMLResponse:
+    """The latest version of one article: headline, standfirst, byline, date, picture, body, related stories."""
+    lang = page_language(lang, accept_language)
+    if not ARTICLE_ID.fullmatch(article_id):
+        raise Problem(404, "not-found", "Unknown article", "not an article id (art_ and 24 hex digits)")
+    with ctx.session() as session:
+        row = queries.latest_version(session, article_id)
+        if row is None:
+            raise Problem(404, "not-found", "Unknown article", f"no article {article_id}")
+        stories, pictures = _stories(ctx, session, lang)
+    story = _story(ctx, row, pictures.get(row.external_id), body=True)
+    related = [other for other in stories if other.article_id != article_id][:RELATED]
+    return page(
+        "demo_article.html", lang, headers=VARY, story=story, related=related, when=_when,
+        switch=_switch(lang), switch_href=f"/demo/articles/{article_id}?lang={_switch(lang)}",
+    )  # fmt: skip
+
+
+@router.get(
+    "/", summary="Where to start: the demo, the verify page, the API documentation", response_class=HTMLResponse
+)
+def landing(
+    base: PublicBaseDep,
+    lang: str | None = None,
+    accept_language: Annotated[str | None, Header()] = None,
+) -> HTMLResponse:
+    lang = page_language(lang, accept_language)
+    return page(
+        "landing.html", lang, headers=VARY, scripts=[], base=base or "https://SERVICE",
+        switch=_switch(lang), switch_href=f"/?lang={_switch(lang)}",
+    )  # fmt: skip
+
+
+@router.get("/static/demo.css", include_in_schema=False, response_class=Response)
+def demo_css() -> Response:
+    return Response(
+        (STATIC / "demo.css").read_bytes(),
+        media_type="text/css; charset=utf-8",
+        headers={"Cache-Control": "public, max-age=300", "X-Content-Type-Options": "nosniff"},
     )

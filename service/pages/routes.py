@@ -1,42 +1,44 @@
-"""Human pages: the badge script and its stylesheet, the demo news page, and the verify page.
+"""Human pages: the badge script and stylesheets, the verify page, the public view of a stored item, and the
+auditors' sign-in and sign-out.
 
-Every value written into HTML goes through :func:`service.render.markup.text` (hidden characters of
-manifest strings made visible, then escaped); label words come only from the vocabulary. Pages are sent
-with a strict Content-Security-Policy (scripts and styles from this origin only, nothing inline).
+All HTML comes from the templates (:mod:`service.pages.templating`: autoescape, hidden characters shown);
+label words come only from the vocabulary, page words from :mod:`service.pages.words`. Pages carry the strict
+:data:`~service.markup.PAGE_CSP` (scripts and styles from this origin only, nothing inline). Sessions, CSRF
+tokens and cookies: :mod:`service.security.sessions`.
 """
 
 from __future__ import annotations
 
-import base64
 import math
+import re
 import zlib
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Final
 
-from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from provenance import ProvenanceError, media
-from provenance.models import Verdict
-from provenance.vocabulary import badge_text, label_text
-from service import markup, problems
+from provenance import ProvenanceError
+from service import problems
+from service.audit import reports
 from service.audit.verify import VERIFY_BODY, verify_bytes
+from service.context import ServiceContext
 from service.deps import ContextDep
 from service.ingest.forms import read_form
+from service.pages.templating import page, page_language
+from service.pages.words import WORDS
+from service.problems import Problem
+from service.security import sessions
+from service.security.deps import record_refusal
+from service.security.sessions import NewSession, Viewer
 
 router = APIRouter(tags=["pages"])
 STATIC = Path(__file__).resolve().parent / "static"
-_TEXT = {
-    "en": {
-        "title": "AI news", "lead": "Lead story", "related": "Related articles", "switch": "中文",
-        "image": "Image", "verify": "Verify a file", "empty": "No stamped samples yet: run `make run`.",
-    },
-    "zh-Hans": {
-        "title": "AI 新闻", "lead": "头条", "related": "相关文章", "switch": "English",
-        "image": "图片", "verify": "验证文件", "empty": "尚无已签名的示例：请运行 `make run`。",
-    },
-}  # fmt: skip
+VERIFY_JS: Final = "/static/verify.js"
+
+LangQuery = Annotated[str | None, Query(description="Page language: en or zh-Hans (default: Accept-Language)")]
+AcceptLanguage = Annotated[str | None, Header(include_in_schema=False)]
 
 
 def _static(name: str, media_type: str) -> Response:
@@ -58,22 +60,9 @@ def badge_css() -> Response:
     return _static("badge.css", "text/css; charset=utf-8")
 
 
-def _page(lang: str, title: str, body: str, status: int = 200, script: str = "/v1/badge.js") -> HTMLResponse:
-    html = (
-        f'<!doctype html><html lang="{lang}"><head><meta charset="utf-8">'
-        f'<meta name="viewport" content="width=device-width, initial-scale=1"><title>{markup.text(title)}</title>'
-        '<link rel="stylesheet" href="/v1/badge.css"><link rel="stylesheet" href="/static/page.css">'
-        f'<script src="{script}" defer></script></head><body>{body}</body></html>'
-    )
-    return HTMLResponse(html, status_code=status, headers=markup.security_headers(markup.PAGE_CSP))
-
-
 @router.get("/favicon.ico", include_in_schema=False, response_class=Response)
 def favicon() -> Response:
     return Response(status_code=204, headers={"Cache-Control": "public, max-age=86400"})
-
-
-VERIFY_JS = "/static/verify.js"
 
 
 @router.get("/static/verify.js", include_in_schema=False, response_class=Response)
@@ -86,103 +75,33 @@ def page_css() -> Response:
     return _static("page.css", "text/css; charset=utf-8")
 
 
-def _form(message: str = "") -> str:
-    error = f'<p class="error" role="alert">{markup.text(message)}</p>' if message else ""
-    return (
-        "<header><h1>Verify a file · 验证文件</h1></header><main>"
-        f"{error}"
-        '<form method="post" action="/verify" enctype="multipart/form-data" data-dropzone>'
-        "<p data-drop-hint hidden>Drop a file here, or choose one · 拖放文件到此处，或选择文件</p>"
-        '<p><label>Image, or article .txt <input type="file" name="file" required></label></p>'
-        '<p><label>Detached manifest (.c2pa), for articles <input type="file" name="sidecar"></label></p>'
-        '<p><button type="submit">Verify</button></p></form>'
-    )
+@router.get("/static/report.css", include_in_schema=False, response_class=Response)
+def report_css() -> Response:
+    return _static("report.css", "text/css; charset=utf-8")
 
 
-MAX_THUMBNAILS = 24
+# --- /verify: any file, in the browser -----------------------------------------------------------------------
 
 
-def _image_type(blob: bytes) -> str | None:
-    """The sniffed type of a thumbnail's bytes, if it is an image we show (never the manifest's word for it)."""
-    try:
-        kind = media.sniff(blob)
-    except ProvenanceError:
-        return None
-    return kind if kind in media.THUMBNAIL_TYPES else None
-
-
-def _thumbnails(verdict: Verdict) -> dict[str, str]:
-    """data: URIs of the thumbnails taken from the verified file's one read, by identifier."""
-    return {
-        identifier: f"data:{media_type};base64,{base64.b64encode(blob).decode()}"
-        for identifier, blob in verdict.thumbnails.items()
-        if (media_type := _image_type(blob)) is not None
-    }
-
-
-def _node(node: dict[str, Any], images: dict[str, str]) -> str:
-    actions = "".join(
-        f"<li>{markup.text(a.get('action'))}"
-        + (f" — {markup.text(a.get('digital_source_type'))}" if a.get("digital_source_type") else "")
-        + "</li>"
-        for a in node.get("actions", [])
-    )
-    signer = node.get("signer") or {}
-    who = markup.text(signer.get("organization") or signer.get("common_name") or "—")
-    children = "".join(_node(child, images) for child in node.get("ingredients", []))
-    thumb = node.get("thumbnail") or {}
-    src = images.get(str(thumb.get("identifier"))) if isinstance(thumb, dict) else None
-    picture = f'<img class="thumbnail" src="{markup.text(src)}" alt="" width="96"> ' if src else ""
-    return (
-        f"<li>{picture}"
-        f'<span class="state state--{markup.text(node.get("state"))}">{markup.text(node.get("state"))}</span> '
-        f"{markup.text(node.get('title') or node.get('label') or '—')} · "
-        f"{markup.text(node.get('relationship') or '')} "
-        f"· {who}<ul>{actions}</ul>" + (f"<ol>{children}</ol>" if children else "") + "</li>"
-    )
-
-
-def _verdict_html(verdict: dict[str, Any], images: dict[str, str]) -> str:
-    labels = verdict.get("labels") or []
-    if verdict.get("state") == "invalid":
-        mark = (
-            badge_text("content_credentials_invalid", "en")
-            + " · "
-            + badge_text("content_credentials_invalid", "zh-Hans")
-        )
-    elif labels:
-        mark = " · ".join(label_text(labels[0], lang) for lang in ("en", "zh-Hans"))
-    else:
-        mark = "—"
-    signer = verdict.get("signer") or {}
-    tree = "".join(_node(i, images) for i in verdict.get("ingredients", []))
-    rows = [
-        ("State · 状态", str(verdict.get("state"))),
-        ("Title · 标题", str(verdict.get("title") or "—")),
-        ("Label · 标签", mark),
-        ("Signer · 签名者", str(signer.get("organization") or signer.get("common_name") or "—")),
-        ("Claim generator", str(verdict.get("claim_generator") or "—")),
-        ("Signed at · 时间", str(signer.get("time") or "—")),
-        ("SHA-256", str(verdict.get("sha256"))),
-    ]
-    table = "".join(f"<tr><th>{markup.text(k)}</th><td>{markup.text(v)}</td></tr>" for k, v in rows)
-    codes = verdict.get("codes") or {}
-    code_list = "".join(
-        f"<li>{markup.text(group)}: {markup.text(c.get('code'))}</li>"
-        for group in ("failure", "informational", "success")
-        for c in codes.get(group, [])
-    )
-    return (
-        f'<section id="verdict" data-state="{markup.text(verdict.get("state"))}"><h2>Verdict · 结论</h2>'
-        f"<table>{table}</table>"
-        + (f"<h3>Ingredients · 素材</h3><ol>{tree}</ol>" if tree else "")
-        + f"<details><summary>Status codes · 状态码</summary><ul>{code_list}</ul></details></section>"
+def _verify_page(
+    lang: str, *, status: int = 200, error: str = "", report: reports.Report | None = None
+) -> HTMLResponse:
+    verdict = report.data if report else None
+    return page(
+        "verify.html",
+        lang,
+        status=status,
+        scripts=[VERIFY_JS],
+        error=error,
+        verdict=verdict,
+        s=reports.summary(verdict, lang, report.images, report.active_thumbnail) if report and verdict else None,
+        codes=reports.codes(verdict) if verdict else [],
     )
 
 
 @router.get("/verify", summary="Verify a file in the browser", response_class=HTMLResponse)
-def verify_page() -> HTMLResponse:
-    return _page("en", "Verify a file", _form() + "</main>", script=VERIFY_JS)
+def verify_page(lang: LangQuery = None, accept_language: AcceptLanguage = None) -> HTMLResponse:
+    return _verify_page(page_language(lang, accept_language))
 
 
 @router.post(
@@ -196,28 +115,175 @@ def verify_page() -> HTMLResponse:
         429: {"description": "Too many verifications from this address (the form again)"},
     },
 )
-async def verify_submit(request: Request, ctx: ContextDep) -> HTMLResponse:
-    client = request.client.host if request.client else "unknown"
-    wait = ctx.public_limiter.allow(zlib.crc32(client.encode()))
+async def verify_submit(
+    request: Request, ctx: ContextDep, lang: LangQuery = None, accept_language: AcceptLanguage = None
+) -> HTMLResponse:
+    lang = page_language(lang, accept_language)
+    wait = _limited(request, ctx)
     if wait:  # before the body is read: a limited client's upload costs nothing
-        page = _page("en", "Verify a file", _form("Too many verifications: try again in a minute.") + "</main>", 429)
-        page.headers["Retry-After"] = str(max(1, math.ceil(wait)))
-        return page
+        limited = _verify_page(lang, status=429, error=WORDS[lang]["too_many"])
+        limited.headers["Retry-After"] = str(max(1, math.ceil(wait)))
+        return limited
     form = await read_form(
         request, ctx.settings.max_upload_bytes, files=("file", "sidecar"), optional=frozenset({"sidecar"})
     )
     data, manifest = form.files["file"], form.files.get("sidecar")
 
-    def run() -> tuple[dict[str, Any], dict[str, str]]:
+    def run() -> reports.Report:
         # The same verification as POST /v1/verify; thumbnails come from that one read of the file.
-        verdict = verify_bytes(ctx, data, manifest, thumbnails=MAX_THUMBNAILS)
-        return verdict.to_dict(), _thumbnails(verdict)
+        return reports.verification(verify_bytes(ctx, data, manifest, thumbnails=reports.MAX_THUMBNAILS))
 
     try:
-        verdict, images = await run_in_threadpool(run)
+        report = await run_in_threadpool(run)
     except ProvenanceError as exc:
         problem = problems.from_library(exc)
         if problem.status >= 500:
             raise  # the service's fault: logged and answered by service.problems, with nothing for the operator
-        return _page("en", "Verify a file", _form(problem.detail) + "</main>", status=422, script=VERIFY_JS)
-    return _page("en", "Verification result", _form() + _verdict_html(verdict, images) + "</main>", script=VERIFY_JS)
+        return _verify_page(lang, status=422, error=problem.detail)
+    return _verify_page(lang, report=report)
+
+
+@router.get(
+    "/verify/{ref}",
+    summary="Public verification view of a stored item (where a badge's report_url leads)",
+    response_class=HTMLResponse,
+    responses={**problems.responses(404), 410: {"description": "The item was withdrawn"}},
+)
+def verify_item(
+    ctx: ContextDep, ref: str, lang: LangQuery = None, accept_language: AcceptLanguage = None
+) -> HTMLResponse:
+    lang = page_language(lang, accept_language)
+    item = reports.public_view(ctx, ref)
+    if item is None:
+        raise Problem(404, "not-found", "Unknown item", "no stored item has this reference")
+    if item.state == "withdrawn":
+        raise Problem(410, "withdrawn", "Withdrawn", "this item was withdrawn by its publisher")
+    s = reports.summary(item.verdict, lang, decision=(item.state, item.labels))
+    return page("verify_item.html", lang, scripts=[], item=item, s=s, codes=reports.codes(item.verdict))
+
+
+# --- sign-in and sign-out of auditors ------------------------------------------------------------------------
+
+_NEXT: Final = re.compile(r"/(?!/)[A-Za-z0-9/_.\-]{0,300}")
+_WHY: Final = {"expired": "signin_expired", "link": "signin_link", "signed-out": "signin_signed_out"}
+
+
+def _limited(request: Request, ctx: ServiceContext) -> float:
+    client = request.client.host if request.client else "unknown"
+    return ctx.public_limiter.allow(zlib.crc32(client.encode()))
+
+
+def _next(value: object) -> str:
+    """Where to go after signing in: a path on this site only (never another origin), else the sign-in page."""
+    return value if isinstance(value, str) and _NEXT.fullmatch(value) else "/signin"
+
+
+def _secure(request: Request, ctx: ServiceContext) -> bool:
+    return sessions.is_secure(ctx.settings, request.url.scheme)
+
+
+def _cookie(response: Response, name: str, value: str, max_age: int, secure: bool) -> None:
+    response.set_cookie(name, value, max_age=max_age, path="/", secure=secure, httponly=True, samesite="strict")
+
+
+def _signin_page(
+    request: Request, ctx: ServiceContext, lang: str, next_path: str, *, message: str = "", status: int = 200,
+    viewer: Viewer | None = None,
+) -> HTMLResponse:  # fmt: skip
+    """The sign-in form (with a CSRF token bound to its own cookie), or the signed-in state for ``viewer``."""
+    nonce = request.cookies.get(sessions.CSRF_COOKIE) or ""
+    if not re.fullmatch(r"[A-Za-z0-9_-]{22}", nonce):
+        nonce = sessions.new_csrf_nonce()
+    response = page(
+        "signin.html", lang, status=status, scripts=[], next=next_path, message=message, problem=status >= 400,
+        viewer=viewer, csrf=sessions.csrf_token(ctx.settings, nonce),
+    )  # fmt: skip
+    response.headers["Cache-Control"] = "no-store"
+    if viewer is None:
+        _cookie(response, sessions.CSRF_COOKIE, nonce, sessions.CSRF_COOKIE_SECONDS, _secure(request, ctx))
+    return response
+
+
+@router.get("/signin", summary="Auditor sign-in form (exchanges a token for a browser session)")
+def sign_in_page(
+    request: Request,
+    ctx: ContextDep,
+    lang: LangQuery = None,
+    accept_language: AcceptLanguage = None,
+    next: Annotated[str | None, Query(max_length=400, description="Path to open after signing in")] = None,
+    why: Annotated[str | None, Query(max_length=20, description="Why the form is shown (expired, link, …)")] = None,
+) -> HTMLResponse:
+    lang = page_language(lang, accept_language)
+    cookie = sessions.session_cookie(request.cookies)
+    viewer = None
+    if cookie:
+        with ctx.session() as db:
+            viewer = sessions.session_viewer(ctx.settings, db, cookie)
+    return _signin_page(request, ctx, lang, _next(next), message=_WHY.get(why or "", ""), viewer=viewer)
+
+
+@router.post(
+    "/signin",
+    summary="Sign in with an auditor token (form post); sets an HttpOnly, SameSite=Strict session cookie",
+    response_class=HTMLResponse,
+    responses={303: {"description": "Signed in: on to `next`"}, 401: {"description": "Not a live token (the form)"},
+               403: {"description": "Wrong role, or no valid CSRF token (the form)"},
+               429: {"description": "Too many attempts from this address (the form)"}},
+)  # fmt: skip
+async def sign_in(
+    request: Request, ctx: ContextDep, lang: LangQuery = None, accept_language: AcceptLanguage = None
+) -> Response:
+    lang = page_language(lang, accept_language)
+    form = await request.form()
+    next_path = _next(form.get("next"))
+    wait = _limited(request, ctx)
+    if wait:
+        limited = _signin_page(request, ctx, lang, next_path, message="signin_too_many", status=429)
+        limited.headers["Retry-After"] = str(max(1, math.ceil(wait)))
+        return limited
+    csrf, token = form.get("csrf"), form.get("token")
+    if not sessions.csrf_valid(
+        ctx.settings, request.cookies.get(sessions.CSRF_COOKIE), csrf if isinstance(csrf, str) else None
+    ):
+        record_refusal(request, ctx, None, "bad csrf", "auditor")
+        return _signin_page(request, ctx, lang, next_path, message="signin_bad_form", status=403)
+    with ctx.session() as db:
+        outcome = sessions.sign_in(ctx.settings, db, token if isinstance(token, str) else "")
+        db.commit()  # the audit row of a session started
+    if not isinstance(outcome, NewSession):
+        record_refusal(request, ctx, outcome, "bad token" if outcome is None else "wrong role", "auditor")
+        message, status = ("signin_bad_token", 401) if outcome is None else ("signin_wrong_role", 403)
+        return _signin_page(request, ctx, lang, next_path, message=message, status=status)
+    response = RedirectResponse(next_path, status_code=303, headers={"Cache-Control": "no-store"})
+    secure = _secure(request, ctx)
+    _cookie(response, sessions.cookie_name(secure), outcome.value, ctx.settings.session_seconds, secure)
+    response.delete_cookie(sessions.CSRF_COOKIE, path="/", secure=secure, httponly=True, samesite="strict")
+    return response
+
+
+@router.post(
+    "/signout",
+    summary="Sign out (form post with the session's CSRF token); the session ends on the server too",
+    response_class=HTMLResponse,
+    responses={303: {"description": "Signed out: on to the sign-in page"},
+               403: {"description": "No valid CSRF token (the sign-in page)"}},
+)  # fmt: skip
+async def sign_out(request: Request, ctx: ContextDep, accept_language: AcceptLanguage = None) -> Response:
+    lang = page_language(None, accept_language)
+    form = await request.form()
+    csrf = form.get("csrf")
+    cookie = sessions.session_cookie(request.cookies)
+    if cookie:
+        with ctx.session() as db:
+            ended = sessions.sign_out(ctx.settings, db, cookie, csrf if isinstance(csrf, str) else "")
+            viewer = None if ended else sessions.session_viewer(ctx.settings, db, cookie)
+            db.commit()
+        if not ended and viewer is not None:  # a live session, but this form did not come from it
+            record_refusal(request, ctx, viewer.caller, "bad csrf", "auditor")
+            return _signin_page(request, ctx, lang, "/signin", message="signin_bad_form", status=403, viewer=viewer)
+    response = RedirectResponse("/signin?why=signed-out", status_code=303, headers={"Cache-Control": "no-store"})
+    secure = _secure(request, ctx)
+    for name in (sessions.COOKIE, sessions.SECURE_COOKIE):
+        response.delete_cookie(name, path="/", secure=secure or name == sessions.SECURE_COOKIE, httponly=True,
+                               samesite="strict")  # fmt: skip
+    return response

@@ -1,4 +1,6 @@
-"""The stored record: an asset or article version by id, and the public downloads of its bytes."""
+"""The stored record: an asset or article version by id, the public downloads of its bytes, the finders
+(``GET /v1/assets``, ``GET /v1/articles``) and withdrawals (see :mod:`service.records.find` and
+:mod:`service.records.withdraw`)."""
 
 from __future__ import annotations
 
@@ -8,22 +10,128 @@ from fastapi import APIRouter, Request, Response
 
 from service import problems
 from service.deps import ContextDep, PublicBaseDep
-from service.records.lookup import Version, asset_row, blob_response, version_row
-from service.records.schemas import AssetPublic
+from service.records import withdraw as withdrawals
+from service.records.find import (
+    ArticlePageDep,
+    AssetPageDep,
+    Withdrawals,
+    find_articles,
+    find_assets,
+    found_article,
+    found_asset,
+)
+from service.records.lookup import (
+    GONE,
+    Version,
+    asset_row,
+    blob_response,
+    published_asset_row,
+    published_version_row,
+    withdrawal_of,
+)
+from service.records.schemas import ArticleFound, ArticlePage, AssetFound, AssetPage, AssetPublic, WithdrawRequest
+from service.security.deps import AdminDep, NewsroomDep, ReaderDep
 
 router = APIRouter(tags=["records"])
 NOT_FOUND = problems.responses(404)
-READ_ERRORS = problems.responses(404, 422)
+PUBLIC_BYTES = {**problems.responses(404), **GONE}
+READ_ERRORS = {**problems.responses(404, 422), **GONE}
+FIND_ERRORS = problems.responses(401, 403, 422, 429)
+DECIDE_ERRORS = {**problems.responses(401, 403, 404, 422, 429), **withdrawals.CONFLICT}
+
+
+@router.get(
+    "/v1/assets",
+    summary="Find stamped images (filters, newest first, cursor pages)",
+    description=(
+        "Every filter given must hold. `since`/`until` bound the stamping time, half-open: "
+        "`since <= stamped_at < until` (ISO 8601; a time without an offset is UTC). Order: newest first, "
+        "id descending among equal times. `next_cursor` (opaque) gives the next page; `null` on the last. "
+        "For newsroom, auditor and admin tokens."
+    ),
+    responses=FIND_ERRORS,
+)
+def list_assets(ctx: ContextDep, base: PublicBaseDep, _reader: ReaderDep, page: AssetPageDep) -> AssetPage:
+    return find_assets(ctx, base, page)
+
+
+@router.get(
+    "/v1/articles",
+    summary="Find stamped article versions (filters, newest first, cursor pages)",
+    description=(
+        "One item per stamped version (a correction is a new version). Filters, order and pages as for "
+        "`GET /v1/assets` (order: newest first, then article id and version descending). For newsroom, "
+        "auditor and admin tokens."
+    ),
+    responses=FIND_ERRORS,
+)
+def list_articles(ctx: ContextDep, base: PublicBaseDep, _reader: ReaderDep, page: ArticlePageDep) -> ArticlePage:
+    return find_articles(ctx, base, page)
+
+
+@router.post(
+    "/v1/assets/{asset_id}/withdraw",
+    summary="Withdraw an asset: its content and manifest answer 410, its badge shows nothing",
+    description="Newsroom or admin. The `reason` is recorded with the token and the time in the audit log.",
+    responses=DECIDE_ERRORS,
+)
+def withdraw_asset(
+    ctx: ContextDep, base: PublicBaseDep, caller: NewsroomDep, asset_id: str, body: WithdrawRequest
+) -> AssetFound:
+    row = withdrawals.withdraw_asset(ctx, asset_id, body.reason, caller)
+    return found_asset(base, row, Withdrawals.of(ctx, [row.id]))
+
+
+@router.post(
+    "/v1/assets/{asset_id}/reinstate",
+    summary="Publish a withdrawn asset again",
+    description="Admin only. The `reason` is recorded with the token and the time in the audit log.",
+    responses=DECIDE_ERRORS,
+)
+def reinstate_asset(
+    ctx: ContextDep, base: PublicBaseDep, caller: AdminDep, asset_id: str, body: WithdrawRequest
+) -> AssetFound:
+    row = withdrawals.reinstate_asset(ctx, asset_id, body.reason, caller)
+    return found_asset(base, row, Withdrawals.of(ctx, [row.id]))
+
+
+@router.post(
+    "/v1/articles/{article_id}/withdraw",
+    summary="Withdraw an article (every version): texts and manifests answer 410, its badge shows nothing",
+    description="Newsroom or admin. Answers with the latest version. The `reason` is recorded in the audit log.",
+    responses=DECIDE_ERRORS,
+)
+def withdraw_article(
+    ctx: ContextDep, base: PublicBaseDep, caller: NewsroomDep, article_id: str, body: WithdrawRequest
+) -> ArticleFound:
+    row = withdrawals.withdraw_article(ctx, article_id, body.reason, caller)
+    return found_article(base, row, Withdrawals.of(ctx, [row.article_id]))
+
+
+@router.post(
+    "/v1/articles/{article_id}/reinstate",
+    summary="Publish a withdrawn article again",
+    description="Admin only. Answers with the latest version. The `reason` is recorded in the audit log.",
+    responses=DECIDE_ERRORS,
+)
+def reinstate_article(
+    ctx: ContextDep, base: PublicBaseDep, caller: AdminDep, article_id: str, body: WithdrawRequest
+) -> ArticleFound:
+    row = withdrawals.reinstate_article(ctx, article_id, body.reason, caller)
+    return found_article(base, row, Withdrawals.of(ctx, [row.article_id]))
 
 
 @router.get("/v1/assets/{asset_id}", summary="The stored asset and its decision", responses=NOT_FOUND)
 def get_asset(ctx: ContextDep, base: PublicBaseDep, asset_id: str) -> AssetPublic:
-    return AssetPublic.of(base, asset_row(ctx, asset_id))
-
-
-@router.get("/v1/assets/{asset_id}/content", summary="The stamped bytes", response_class=Response, responses=NOT_FOUND)
-def get_content(request: Request, ctx: ContextDep, asset_id: str) -> Response:
     row = asset_row(ctx, asset_id)
+    return AssetPublic.of(base, row, withdrawal_of(ctx, row.id))  # a withdrawn one says since when
+
+
+@router.get(
+    "/v1/assets/{asset_id}/content", summary="The stamped bytes", response_class=Response, responses=PUBLIC_BYTES
+)
+def get_content(request: Request, ctx: ContextDep, asset_id: str) -> Response:
+    row = published_asset_row(ctx, asset_id)
     return blob_response(request, ctx.blobs.get(row.stamped_sha256), row.media_type, row.stamped_sha256)
 
 
@@ -31,10 +139,10 @@ def get_content(request: Request, ctx: ContextDep, asset_id: str) -> Response:
     "/v1/assets/{asset_id}/manifest.c2pa",
     summary="The embedded C2PA manifest store",
     response_class=Response,
-    responses=NOT_FOUND,
+    responses=PUBLIC_BYTES,
 )
 def get_manifest(request: Request, ctx: ContextDep, asset_id: str) -> Response:
-    row = asset_row(ctx, asset_id)
+    row = published_asset_row(ctx, asset_id)
     return blob_response(request, row.manifest, "application/c2pa", hashlib.sha256(row.manifest).hexdigest())
 
 
@@ -45,7 +153,7 @@ def get_manifest(request: Request, ctx: ContextDep, asset_id: str) -> Response:
     responses=READ_ERRORS,
 )
 def get_text(request: Request, ctx: ContextDep, article_id: str, version: Version) -> Response:
-    row = version_row(ctx, article_id, version)
+    row = published_version_row(ctx, article_id, version)
     manifest = f"/v1/articles/{article_id}/v{version}.c2pa"
     return blob_response(
         request, ctx.blobs.get(row.text_sha256), "text/plain; charset=utf-8", row.text_sha256,
@@ -60,5 +168,5 @@ def get_text(request: Request, ctx: ContextDep, article_id: str, version: Versio
     responses=READ_ERRORS,
 )
 def get_article_manifest(request: Request, ctx: ContextDep, article_id: str, version: Version) -> Response:
-    row = version_row(ctx, article_id, version)
+    row = published_version_row(ctx, article_id, version)
     return blob_response(request, ctx.blobs.get(row.manifest_sha256), "application/c2pa", row.manifest_sha256)

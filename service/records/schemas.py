@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from service.store.db import ArticleVersion, Asset
+from provenance.display import visible
+from provenance.stamp import MAX_REASON
+from service.store.db import ArticleVersion, Asset, Withdrawal
 
 
 class AssetLinks(BaseModel):
@@ -29,10 +31,12 @@ class AssetPublic(BaseModel):
     labels: list[str]
     declaration: dict[str, Any]
     created_at: str
+    #: When the asset was withdrawn (its content and manifest then answer 410 Gone); ``None`` if published.
+    withdrawn_at: str | None = None
     links: AssetLinks
 
     @classmethod
-    def of(cls, base: str, row: Asset) -> AssetPublic:
+    def of(cls, base: str, row: Asset, withdrawal: Withdrawal | None = None) -> AssetPublic:
         """``row`` with its links under ``base`` (the public base URL, or empty for absolute paths)."""
         return cls(
             id=row.id,
@@ -43,6 +47,7 @@ class AssetPublic(BaseModel):
             labels=row.labels,
             declaration=row.declaration,
             created_at=row.created_at.isoformat(),
+            withdrawn_at=withdrawal.withdrawn_at.isoformat() if withdrawal else None,
             links=asset_links(base, row.id),
         )
 
@@ -76,10 +81,12 @@ class ArticlePublic(BaseModel):
     state: str
     labels: list[str]
     created_at: str
+    #: When the article (every version) was withdrawn; ``None`` if published.
+    withdrawn_at: str | None = None
     links: ArticleLinks
 
     @classmethod
-    def of(cls, base: str, row: ArticleVersion) -> ArticlePublic:
+    def of(cls, base: str, row: ArticleVersion, withdrawal: Withdrawal | None = None) -> ArticlePublic:
         return cls(
             id=row.article_id,
             version=row.version,
@@ -88,6 +95,7 @@ class ArticlePublic(BaseModel):
             state=row.state,
             labels=row.labels,
             created_at=row.created_at.isoformat(),
+            withdrawn_at=withdrawal.withdrawn_at.isoformat() if withdrawal else None,
             links=article_links(base, row),
         )
 
@@ -101,3 +109,58 @@ def article_links(base: str, row: ArticleVersion) -> ArticleLinks:
         badge_svg=f"{base}/v1/badges/{row.article_id}.svg",
         badge_json=f"{base}/v1/badges/{row.article_id}.json",
     )
+
+
+class WithdrawalPublic(BaseModel):
+    """Who withdrew an item, when and why (shown to token holders only; the public sees ``withdrawn_at``)."""
+
+    withdrawn_at: str
+    reason: str
+    by: str | None  # the token's name
+
+    @classmethod
+    def of(cls, row: Withdrawal, by: str | None) -> WithdrawalPublic:
+        return cls(withdrawn_at=row.withdrawn_at.isoformat(), reason=row.reason, by=by)
+
+
+class AssetFound(AssetPublic):
+    """An asset as a finder lists it: with its declared source and, if withdrawn, the withdrawal."""
+
+    source: str | None
+    withdrawal: WithdrawalPublic | None = None
+
+
+class ArticleFound(ArticlePublic):
+    """An article version as a finder lists it: with its declared source and, if withdrawn, the withdrawal."""
+
+    source: str | None
+    withdrawal: WithdrawalPublic | None = None
+
+
+class AssetPage(BaseModel):
+    """One page of ``GET /v1/assets``: newest first; ``next_cursor`` fetches the next page (``None``: last)."""
+
+    items: list[AssetFound]
+    next_cursor: str | None
+
+
+class ArticlePage(BaseModel):
+    """One page of ``GET /v1/articles`` (one item per stamped version): newest first."""
+
+    items: list[ArticleFound]
+    next_cursor: str | None
+
+
+class WithdrawRequest(BaseModel):
+    """Why an item is withdrawn or reinstated (recorded in the audit log with the token and the time)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=MAX_REASON, pattern=r"\S", description="Why (required)")
+
+    @field_validator("reason")
+    @classmethod
+    def _printable(cls, value: str) -> str:
+        if visible(value) != value:  # it is shown in reports and the audit log (PostgreSQL cannot store a NUL)
+            raise ValueError("the reason must be printable text (no control or format characters)")
+        return value.strip()

@@ -9,13 +9,17 @@ import logging
 import math
 from collections.abc import Callable
 from typing import Annotated
+from urllib.parse import urlencode
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Query, Request
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from service.context import ServiceContext
 from service.deps import ContextDep
 from service.problems import Problem
+from service.security import sessions
+from service.security.sessions import Viewer
 from service.security.tokens import Caller, audit_subject, authenticate
 from service.store.db import AuditEvent
 
@@ -45,29 +49,38 @@ def _audit_refusal(request: Request, session: Session, caller: Caller | None, re
             log.warning("could not write the audit row of a refusal (%s): %s", reason, type(exc).__name__)
 
 
-def require(role: str) -> Callable[..., Caller]:
-    """A dependency that admits callers with ``role`` (or admin) and records every refusal (bounded)."""
+def _within_rate(request: Request, ctx: ServiceContext, caller: Caller) -> None:
+    """Raise the 429 problem (with ``Retry-After``) when ``caller``'s token is over its rate limit."""
+    wait = ctx.rate_limiter.allow(caller.token_id)
+    if wait:
+        request.app.state.metrics.rejections.labels(reason="rate_limited").inc()
+        problem = Problem(429, "rate-limited", "Too many requests", "slow down: per-token rate limit reached")
+        problem.headers["Retry-After"] = str(max(1, math.ceil(min(wait, 86400))))
+        raise problem
+
+
+def require(role: str, *others: str) -> Callable[..., Caller]:
+    """A dependency that admits callers with ``role`` or one of ``others`` (or admin) and records every
+    refusal (bounded)."""
+    roles = (role, *others)
 
     def dependency(request: Request, ctx: ContextDep, authorization: Annotated[str | None, Header()] = None) -> Caller:
         with ctx.session() as session:
             caller = authenticate(session, authorization)
-            if caller is None or not caller.may(role):
+            request.state.token_name = caller.name if caller else None  # the request's log line names it
+            if caller is None or not any(caller.may(r) for r in roles):
                 reason = "missing token" if not authorization else ("bad token" if caller is None else "wrong role")
                 request.app.state.metrics.rejections.labels(reason=reason.replace(" ", "_")).inc()  # exact
-                _audit_refusal(request, session, caller, reason, role)
+                _audit_refusal(request, session, caller, reason, ",".join(roles))
                 if caller is None:
                     problem = Problem(
                         401, "unauthorized", "Unauthorized", f"{reason}: send Authorization: Bearer <token>"
                     )
                     problem.headers["WWW-Authenticate"] = "Bearer"
                     raise problem
-                raise Problem(403, "forbidden", "Forbidden", f"this needs the {role} role")
-        wait = ctx.rate_limiter.allow(caller.token_id)
-        if wait:
-            request.app.state.metrics.rejections.labels(reason="rate_limited").inc()
-            problem = Problem(429, "rate-limited", "Too many requests", "slow down: per-token rate limit reached")
-            problem.headers["Retry-After"] = str(max(1, math.ceil(min(wait, 86400))))
-            raise problem
+                needed = f"the {role} role" if not others else f"one of the roles {', '.join(roles)}"
+                raise Problem(403, "forbidden", "Forbidden", f"this needs {needed}")
+        _within_rate(request, ctx, caller)
         return caller
 
     return dependency
@@ -76,3 +89,63 @@ def require(role: str) -> Callable[..., Caller]:
 NewsroomDep = Annotated[Caller, Depends(require("newsroom"))]
 AuditorDep = Annotated[Caller, Depends(require("auditor"))]
 AdminDep = Annotated[Caller, Depends(require("admin"))]
+#: Any token holder: newsroom, auditor or admin (the finders).
+ReaderDep = Annotated[Caller, Depends(require("newsroom", "auditor"))]
+
+
+def record_refusal(request: Request, ctx: ServiceContext, caller: Caller | None, reason: str, role: str) -> None:
+    """Count and audit (bounded) a refusal decided outside :func:`require` (a browser sign-in, a session)."""
+    request.app.state.metrics.rejections.labels(reason=reason.replace(" ", "_")).inc()
+    with ctx.session() as session:
+        _audit_refusal(request, session, caller, reason, role)
+
+
+def _sign_in_first(request: Request, why: str) -> Problem:
+    """A browser without (valid) credentials is sent to the sign-in form, which brings it back here."""
+    problem = Problem(303, "sign-in-required", "Sign in required", "sign in at /signin to open this page")
+    query = urlencode({"next": request.url.path, **({"why": why} if why else {})})
+    problem.headers["Location"] = f"/signin?{query}"
+    return problem
+
+
+def require_view(role: str) -> Callable[..., Viewer]:
+    """A dependency for pages an auditor opens in a browser: a bearer token (exactly as :func:`require`),
+    else a signed link for this very path (``?link=``), else a session cookie. Refusals are counted and
+    audited; a browser (``Accept: text/html``) is sent to ``/signin`` (303), an API client gets 401."""
+    bearer = require(role)
+
+    def dependency(
+        request: Request,
+        ctx: ContextDep,
+        authorization: Annotated[str | None, Header()] = None,
+        link: Annotated[
+            str | None, Query(max_length=200, description="A signed link's value (POST …/report-link mints one)")
+        ] = None,
+    ) -> Viewer:
+        if authorization:
+            return Viewer(bearer(request, ctx, authorization), "bearer")
+        cookie = sessions.session_cookie(request.cookies)
+        with ctx.session() as session:
+            if link is not None:
+                viewer = sessions.link_viewer(ctx.settings, session, request.url.path, link, role)
+                reason, why = "bad link", "link"
+            elif cookie is not None:
+                viewer = sessions.session_viewer(ctx.settings, session, cookie, role)
+                reason, why = "bad session", "expired"
+            else:
+                viewer, reason, why = None, "missing token", ""
+        if viewer is None:
+            record_refusal(request, ctx, None, reason, role)
+            if "text/html" in request.headers.get("accept", ""):
+                raise _sign_in_first(request, why)
+            problem = Problem(401, "unauthorized", "Unauthorized", f"{reason}: send Authorization: Bearer <token>")
+            problem.headers["WWW-Authenticate"] = "Bearer"
+            raise problem
+        _within_rate(request, ctx, viewer.caller)
+        return viewer
+
+    return dependency
+
+
+#: An auditor (or admin) by bearer token, signed report link or browser session.
+AuditorViewDep = Annotated[Viewer, Depends(require_view("auditor"))]

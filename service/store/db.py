@@ -3,6 +3,12 @@
 Portable SQL only (SQLite by default, PostgreSQL by URL): the ORM and Core, no dialect-specific
 statements. SQLite runs in WAL mode with ``synchronous=FULL`` so a commit is durable when it returns.
 The schema is created and upgraded by Alembic (``service/store/migrations``).
+
+Derived columns for the finders (``GET /v1/assets``, ``GET /v1/articles``): the declared ``source`` (and an
+asset's ``external_id``) are copied out of the declaration or the signed article claim when a row is first
+stored, and every label is one row of ``asset_labels`` / ``article_labels`` (a JSON list cannot be indexed
+portably). :func:`_index_labels` keeps those rows equal to ``labels`` on every flush, whoever changes them
+(ingest, re-verification), so a filter by label never disagrees with the stored decision.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from sqlalchemy import (
     JSON,
     DateTime,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     LargeBinary,
@@ -24,7 +31,7 @@ from sqlalchemy import (
     event,
 )
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, attributes, mapped_column, relationship, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 #: Column bounds that request values must fit; the service checks them before any write (a 4xx, never a
@@ -33,6 +40,8 @@ from sqlalchemy.types import TypeDecorator
 MAX_TOKEN_NAME = 200  # characters
 MAX_IDEMPOTENCY_KEY = 200  # characters
 MAX_AUDIT_SUBJECT = 200  # characters
+MAX_SOURCE = 20  # characters: the longest declared source is "ai_generated"
+MAX_LABEL = 40  # characters of a label id
 
 
 def utcnow() -> dt.datetime:
@@ -95,8 +104,31 @@ class Asset(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     token_id: Mapped[int | None] = mapped_column(ForeignKey("tokens.id"), default=None)
     idempotency_key: Mapped[str | None] = mapped_column(String(MAX_IDEMPOTENCY_KEY), default=None)
+    #: Copied from the declaration when the row is stored (indexed for the finder).
+    source: Mapped[str | None] = mapped_column(String(MAX_SOURCE), default=None)
+    external_id: Mapped[str | None] = mapped_column(String(300), default=None)
+    label_rows: Mapped[list[AssetLabel]] = relationship(cascade="all, delete-orphan", passive_deletes=True)
 
-    __table_args__ = (UniqueConstraint("token_id", "idempotency_key", name="uq_assets_idempotency"),)
+    __table_args__ = (
+        UniqueConstraint("token_id", "idempotency_key", name="uq_assets_idempotency"),
+        # The finder's order (newest first, id tiebreak) under each equality filter.
+        Index("ix_assets_created_id", "created_at", "id"),
+        Index("ix_assets_state_created_id", "state", "created_at", "id"),
+        Index("ix_assets_source_created_id", "source", "created_at", "id"),
+        Index("ix_assets_external_created_id", "external_id", "created_at", "id"),
+    )
+
+
+class AssetLabel(Base):
+    """One label of an asset (kept equal to :attr:`Asset.labels` by :func:`_index_labels`)."""
+
+    __tablename__ = "asset_labels"
+
+    asset_id: Mapped[str] = mapped_column(ForeignKey("assets.id", ondelete="CASCADE"), primary_key=True)
+    label: Mapped[str] = mapped_column(String(MAX_LABEL), primary_key=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())  # the asset's, for the finder's order
+
+    __table_args__ = (Index("ix_asset_labels_label_created", "label", "created_at", "asset_id"),)
 
 
 class ArticleVersion(Base):
@@ -117,6 +149,52 @@ class ArticleVersion(Base):
     trust_fingerprint: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     token_id: Mapped[int | None] = mapped_column(ForeignKey("tokens.id"), default=None)
+    #: The source the signed article claim declares, copied when the row is stored (indexed for the finder).
+    source: Mapped[str | None] = mapped_column(String(MAX_SOURCE), default=None)
+    label_rows: Mapped[list[ArticleLabel]] = relationship(cascade="all, delete-orphan", passive_deletes=True)
+
+    __table_args__ = (
+        Index("ix_article_versions_created", "created_at", "article_id", "version"),
+        Index("ix_article_versions_state_created", "state", "created_at", "article_id", "version"),
+        Index("ix_article_versions_source_created", "source", "created_at", "article_id", "version"),
+        Index("ix_article_versions_external_created", "external_id", "created_at", "article_id", "version"),
+    )
+
+
+class ArticleLabel(Base):
+    """One label of an article version (kept equal to :attr:`ArticleVersion.labels` by :func:`_index_labels`)."""
+
+    __tablename__ = "article_labels"
+
+    article_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    label: Mapped[str] = mapped_column(String(MAX_LABEL), primary_key=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())  # the version's, for the finder's order
+
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["article_id", "version"],
+            ["article_versions.article_id", "article_versions.version"],
+            ondelete="CASCADE",
+        ),
+        Index("ix_article_labels_label_created", "label", "created_at", "article_id", "version"),
+    )
+
+
+class Withdrawal(Base):
+    """A withdrawn asset or article (every version of it): who, when and why.
+
+    Present while the item is withdrawn; reinstating removes it. The audit log keeps both decisions
+    (``withdraw`` / ``reinstate`` events with the token and the reason), so none is ever lost.
+    """
+
+    __tablename__ = "withdrawals"
+
+    item_id: Mapped[str] = mapped_column(String(40), primary_key=True)  # an asset id or an article id
+    kind: Mapped[str] = mapped_column(String(10))  # "image" | "article"
+    withdrawn_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    token_id: Mapped[int | None] = mapped_column(ForeignKey("tokens.id"), default=None)
+    reason: Mapped[str] = mapped_column(Text)
 
 
 class AuditEvent(Base):
@@ -141,6 +219,43 @@ class ServiceState(Base):
 
     key: Mapped[str] = mapped_column(String(100), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
+
+
+def _declared_source(row: Asset | ArticleVersion) -> str | None:
+    if isinstance(row, Asset):
+        source = row.declaration.get("source")
+    else:  # the signed claim's source (the payload's), as the verdict read it back
+        article = row.verdict.get("article")
+        source = article.get("source") if isinstance(article, dict) else None
+    return source if isinstance(source, str) and len(source) <= MAX_SOURCE else None
+
+
+@event.listens_for(Session, "before_flush")
+def _index_labels(session: Session, _context: Any, _instances: Any) -> None:
+    """Derive the finder's columns of new rows, and keep every row's label rows equal to its ``labels``."""
+    for row in [*session.new, *session.dirty]:
+        if not isinstance(row, Asset | ArticleVersion):
+            continue
+        new = row in session.new
+        if new:
+            if row.created_at is None:  # the label rows carry it: set it now rather than at INSERT
+                row.created_at = utcnow()
+            if row.source is None:
+                row.source = _declared_source(row)
+            if isinstance(row, Asset) and row.external_id is None:
+                row.external_id = row.declaration.get("external_id")
+        elif not attributes.get_history(row, "labels").has_changes():
+            continue
+        wanted = list(dict.fromkeys(row.labels or []))
+        kept = [label for label in row.label_rows if label.label in wanted]
+        have = {label.label for label in kept}
+        added: list[Any]
+        if isinstance(row, Asset):
+            added = [AssetLabel(label=label, created_at=row.created_at) for label in wanted if label not in have]
+        else:
+            added = [ArticleLabel(label=label, created_at=row.created_at) for label in wanted if label not in have]
+        if added or len(kept) != len(row.label_rows):
+            row.label_rows = [*kept, *added]
 
 
 def make_engine(url: str) -> Engine:

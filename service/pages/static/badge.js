@@ -3,6 +3,7 @@
  *
  *   <script src="https://SERVICE/v1/badge.js" defer></script>
  *   <figcaption data-provenance-ref="img_…" data-provenance-lang="en">Caption</figcaption>
+ *   <img src="…" srcset="…" sizes="…" data-provenance-ref="img_…">      (also <picture>, <video>)
  *   <provenance-badge ref="art_…" lang="zh-Hans"></provenance-badge>
  *
  * All refs on the page are looked up with one GET {script origin}/v1/badges?refs=a,b&lang=xx per language
@@ -10,6 +11,19 @@
  * anything (C2PA UX guidance: one label at a time, neutral tones): state "trusted" with labels (AI label pill)
  * and state "invalid" (neutral invalid mark). Everything else, and every error, renders nothing.
  * API: window.ProvenanceBadges.refresh(root?) removes the badges inside root and renders them again.
+ *
+ * Media (img, picture, video, audio, canvas, iframe, embed, object, svg) cannot show a child, so their badge is
+ * inserted just before the element (before its <picture> for an <img> inside one) and is absolutely positioned
+ * at its static place, the media's top-left corner, overlapping it: nothing the CMS made is moved, wrapped or
+ * restyled, so the layout does not shift and responsive images stay responsive (badge.css).
+ *
+ * Machine-readable marking, only from the verified decision's "marking" (present only for a trusted AI label):
+ * the marked element gets the W3C AI Content Disclosure attribute (ai-disclosure="ai-generated" | "ai-assisted"),
+ * and the badge carries a schema.org microdata item of its own (itemscope, itemtype ImageObject / Article,
+ * <link itemprop="digitalSourceType" href="https://schema.org/…DigitalSource">, and for media the
+ * element's own URL as contentUrl). The item is the badge's, so no microdata the publisher wrote changes
+ * meaning. Nothing is marked for untrusted, invalid, unknown or withdrawn content, and a refresh restores
+ * the element's own ai-disclosure value.
  *
  * Security rules (keep them when editing):
  *  - Server data reaches the DOM only through textContent, fixed-name attributes and the href property:
@@ -31,6 +45,12 @@
     en: { signedBy: "Signed by ", how: "How this is verified" },
     "zh-Hans": { signedBy: "签名者：", how: "查看验证方式" },
   };
+  // Elements whose children are not shown (void or replaced): their badge goes next to them.
+  const MEDIA = new Set(["img", "picture", "video", "audio", "canvas", "iframe", "embed", "object", "svg"]);
+  const WITH_URL = new Set(["img", "picture", "video", "audio"]); // media whose URL names them (contentUrl)
+  const DISCLOSURES = new Set(["ai-generated", "ai-assisted", "autonomous"]); // W3C AI Content Disclosure
+  const DIGITAL_SOURCE = /^https:\/\/schema\.org\/[A-Za-z]+DigitalSource$/;
+  const ITEM_TYPES = { image: "https://schema.org/ImageObject", article: "https://schema.org/Article" };
 
   const ORIGIN = (function () {
     try {
@@ -41,6 +61,8 @@
   })();
 
   const tokens = new WeakMap(); // element -> token of its latest scan; responses for older tokens are dropped
+  const mediaBadges = new WeakMap(); // media element -> the badge inserted next to it
+  const ownDisclosure = new WeakMap(); // element -> its ai-disclosure before this script set one (null: none)
   let popoverCount = 0;
   let listening = false;
   let started = false;
@@ -67,8 +89,34 @@
     return ref.length <= 256 && !/[\s,]/.test(ref) ? ref : "";
   }
 
+  function isMedia(el) {
+    return MEDIA.has(el.localName);
+  }
+
+  /** Where a media element's badge goes before: the element, or the <picture> around an <img>. */
+  function anchorOf(el) {
+    const parent = el.parentElement;
+    return el.localName === "img" && parent && parent.localName === "picture" ? parent : el;
+  }
+
   function ownBadges(el) {
+    if (isMedia(el)) {
+      const wrap = mediaBadges.get(el);
+      return wrap && wrap.isConnected ? [wrap] : [];
+    }
     return Array.prototype.filter.call(el.children, (child) => child.hasAttribute(WRAP_ATTR));
+  }
+
+  /** Remove el's badge and give back the element's own ai-disclosure (a new decision is about to come). */
+  function clear(el) {
+    ownBadges(el).forEach((wrap) => wrap.remove());
+    mediaBadges.delete(el);
+    if (ownDisclosure.has(el)) {
+      const own = ownDisclosure.get(el);
+      if (own === null) el.removeAttribute("ai-disclosure");
+      else el.setAttribute("ai-disclosure", own);
+      ownDisclosure.delete(el);
+    }
   }
 
   function make(tag, className, text) {
@@ -156,6 +204,8 @@
 
     const parts = [];
     if (isText(info.description)) parts.push(make("span", "provenance-popover__description", info.description));
+    const review = info.state === "trusted" && info.review && typeof info.review === "object" ? info.review : null;
+    if (review && isText(review.text)) parts.push(make("span", "provenance-popover__review", review.text));
     if (isText(info.signer)) parts.push(make("span", "provenance-popover__signer", t.signedBy + info.signer));
     const date = formatDate(info.stamped_at, lang);
     if (date) {
@@ -195,6 +245,40 @@
     return wrap;
   }
 
+  /** The media's own URL for contentUrl (http(s) only), or "". */
+  function mediaUrl(el) {
+    let media = el;
+    if (el.localName === "picture") media = el.querySelector("img");
+    if (!media || !WITH_URL.has(el.localName)) return "";
+    const url = String(media.currentSrc || media.src || "");
+    return /^https?:\/\//i.test(url) ? url : "";
+  }
+
+  function linkProp(name, href) {
+    const link = document.createElement("link");
+    link.setAttribute("itemprop", name);
+    link.href = href;
+    return link;
+  }
+
+  /** Machine-readable marking of a trusted AI decision: ai-disclosure on el, a microdata item in the badge. */
+  function mark(el, wrap, info) {
+    const marking = info.marking;
+    if (info.state !== "trusted" || info.withdrawn || !marking || typeof marking !== "object") return;
+    if (DISCLOSURES.has(marking.ai_disclosure)) {
+      if (!ownDisclosure.has(el)) ownDisclosure.set(el, el.getAttribute("ai-disclosure"));
+      el.setAttribute("ai-disclosure", marking.ai_disclosure);
+    }
+    const source = marking.schema_org_digital_source_type;
+    if (typeof source !== "string" || !DIGITAL_SOURCE.test(source)) return;
+    wrap.setAttribute("itemscope", "");
+    const known = Object.prototype.hasOwnProperty.call(ITEM_TYPES, info.kind);
+    wrap.setAttribute("itemtype", known ? ITEM_TYPES[info.kind] : "https://schema.org/CreativeWork");
+    wrap.appendChild(linkProp("digitalSourceType", source));
+    const url = mediaUrl(el);
+    if (url) wrap.appendChild(linkProp("contentUrl", url));
+  }
+
   function render(el, token, info, lang) {
     if (tokens.get(el) !== token || ownBadges(el).length || !info || typeof info !== "object") return;
     let text = "";
@@ -206,7 +290,16 @@
       text = info.badge.text;
       tone = "invalid";
     }
-    if (isText(text)) el.appendChild(buildBadge(info, text, tone, lang));
+    if (!isText(text)) return;
+    const wrap = buildBadge(info, text, tone, lang);
+    if (isMedia(el)) {
+      wrap.classList.add("provenance-badge-wrap--media");
+      anchorOf(el).before(wrap);
+      mediaBadges.set(el, wrap);
+    } else {
+      el.appendChild(wrap);
+    }
+    mark(el, wrap, info);
   }
 
   /** One batch request; resolves to the "badges" object, or null on any failure (never rejects). */
@@ -227,9 +320,12 @@
   async function scan(root, replace) {
     try {
       listen();
-      if (replace) root.querySelectorAll("[" + WRAP_ATTR + "]").forEach((wrap) => wrap.remove());
       const marked = Array.from(root.querySelectorAll(SELECTOR));
       if (root.matches && root.matches(SELECTOR)) marked.unshift(root);
+      if (replace) {
+        marked.forEach(clear); // a media element's badge is its sibling, possibly outside root
+        root.querySelectorAll("[" + WRAP_ATTR + "]").forEach((wrap) => wrap.remove());
+      }
       const groups = new Map(); // lang -> Map(ref -> [{el, token}])
       for (const el of marked) {
         if (!replace && (tokens.has(el) || ownBadges(el).length)) continue; // idempotent
