@@ -20,6 +20,7 @@ from service.context import ServiceContext, build_context
 from service.ingest import routes as ingest
 from service.ops import routes as ops
 from service.ops.logging import access
+from service.ops.logging import flush as flush_log
 from service.ops.metrics import Metrics, MetricsListener
 from service.ops.requests import RequestLog
 from service.pages import demo
@@ -97,6 +98,7 @@ def create_api(ctx: ServiceContext, metrics: Metrics, badges: BadgeService) -> F
                 session.commit()
         badges.close()
         ctx.close()
+        flush_log()  # queued request lines, before uvicorn ends the process by its signal
 
     api = FastAPI(
         title="Newsroom provenance",

@@ -146,6 +146,16 @@ def test_one_json_line_per_request_with_id_route_status_duration_and_token_name(
     assert "Z9Z9" not in text
 
 
+def test_a_server_stopped_by_sigterm_loses_no_line(server: Server) -> None:
+    # uvicorn ends the process by raising SIGTERM again after its shutdown: no atexit runs after that.
+    answers = [httpx.get(f"{server.base}/healthz", headers={"X-Request-ID": f"last-{n}"}) for n in range(20)]
+    _text, lines = stopped_log(server)
+    logged = {line["request_id"] for line in request_lines(lines)}
+    assert {a.headers["x-request-id"] for a in answers} <= logged
+    messages = [line["msg"] for line in lines if line["logger"] == "uvicorn.error"]
+    assert messages[-2:] == ["Application shutdown complete.", f"Finished server process [{server.process.pid}]"]
+
+
 def test_a_hostile_request_id_is_replaced_never_echoed_nor_logged(server: Server) -> None:
     answers: dict[str, list[httpx.Response]] = {}
     for name, value in HOSTILE_IDS.items():

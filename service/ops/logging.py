@@ -8,8 +8,10 @@ Invariants kept once :func:`configure` has run in a process:
   line (logger ``provenance.access``) adds ``method, route, path, status, duration_ms, token_name``.
 - **No secret from here:** a request line holds the token's *name*, never the ``Authorization``
   header, a query string or a body; settings are never logged whole (their secrets are ``SecretStr``).
-- **Cheap on the serving thread:** a request line is a tuple put on a queue; other records are put
-  there with their message already rendered. The writer thread builds each line from a fixed template
+- **Cheap on the serving thread:** a request line is a tuple put on a queue. Other records (rare) are
+  written at once by the thread that logs them: uvicorn ends a process stopped by SIGTERM by raising the
+  signal again after its shutdown, which leaves no time for a queue, so the last diagnostic lines would
+  be lost. The writer thread builds each request line from a fixed template
   (strings escaped by the C JSON encoder, no ``json.dumps`` of dicts) and writes batches of whole lines
   with one ``write()`` each, at most :data:`BATCH_BYTES` (within ``PIPE_BUF``): lines of several worker
   processes sharing one pipe or file never interleave within a line.
@@ -132,6 +134,7 @@ class LogWriter:
         self.formatter = JsonFormatter()
         self.queue: queue.SimpleQueue[_Item] = queue.SimpleQueue()
         self.dropped = 0
+        self._lock = threading.Lock()  # one write() at a time: lines never interleave
         self._thread = threading.Thread(target=self._run, name="log-writer", daemon=True)
         self._thread.start()
 
@@ -184,16 +187,21 @@ class LogWriter:
                 return
             time.sleep(PAUSE)
 
+    def write_now(self, record: logging.LogRecord) -> None:
+        """Write one record's line from the calling thread (diagnostic lines: rare, and never lost)."""
+        self._write(self._line(record).encode())
+
     def _write(self, data: bytes) -> None:
         view = memoryview(data)
-        while view:
-            try:
-                written = os.write(self.fd, view)
-            except InterruptedError:
-                continue
-            except OSError:
-                return  # standard error is gone: nothing else can be told
-            view = view[written:]
+        with self._lock:
+            while view:
+                try:
+                    written = os.write(self.fd, view)
+                except InterruptedError:
+                    continue
+                except OSError:
+                    return  # standard error is gone: nothing else can be told
+                view = view[written:]
 
     def flush(self, timeout: float = FLUSH_WAIT) -> None:
         """Wait until everything queued before this call is written (at most ``timeout`` seconds)."""
@@ -218,8 +226,8 @@ _fallback_formatter = JsonFormatter()
 
 
 class _QueueHandler(logging.Handler):
-    """Hands records to the writer with their message and traceback rendered now (their arguments may
-    change after this call) and the current request's id attached."""
+    """Writes records through the writer at once, with the current request's id attached (request lines
+    go through its queue, :func:`access`)."""
 
     def __init__(self, writer: LogWriter) -> None:
         super().__init__()
@@ -234,7 +242,7 @@ class _QueueHandler(logging.Handler):
             context = current.get()
             if context is not None:
                 record.request_id = context.request_id
-            self.writer.put(record)
+            self.writer.write_now(record)
         except Exception:
             self.handleError(record)
 
@@ -283,3 +291,10 @@ def access(entry: AccessEntry) -> None:
         writer.put(entry)
     elif _access_fallback.isEnabledFor(logging.INFO):
         _access_fallback.info(_fallback_formatter.format_access(entry).rstrip("\n"))
+
+
+def flush() -> None:
+    """Write every queued request line now (the service's shutdown calls it: a process stopped by a signal
+    does not run ``atexit``)."""
+    if _writer is not None:
+        _writer.flush()
