@@ -60,14 +60,15 @@ class _Timestamps:
     """ISO 8601 UTC times with milliseconds; the part up to the second is computed once per second."""
 
     def __init__(self) -> None:
-        self._second = -1
-        self._prefix = ""
+        self._cached = (-1, "")  # (second, its prefix): one tuple, so threads never see a torn pair
 
     def __call__(self, created: float) -> str:
         second = int(created)
-        if second != self._second:
-            self._second, self._prefix = second, time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(second))
-        return "%s%03dZ" % (self._prefix, (created - second) * 1000)  # noqa: UP031  # cheaper than an f-string
+        cached_second, prefix = self._cached
+        if second != cached_second:
+            prefix = time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(second))
+            self._cached = (second, prefix)
+        return "%s%03dZ" % (prefix, (created - second) * 1000)  # noqa: UP031  # cheaper than an f-string
 
 
 class JsonFormatter(logging.Formatter):
