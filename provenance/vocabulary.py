@@ -13,6 +13,19 @@ from provenance.errors import InputError
 
 LANGUAGES: Final = ("en", "zh-Hans")
 
+
+def preferred_language(accept_language: str | None) -> str:
+    """The first of :data:`LANGUAGES` an ``Accept-Language`` value asks for (any ``zh`` tag is zh-Hans,
+    any ``en`` tag en; quality values are not weighed: browsers list what they prefer first), else en."""
+    for part in (accept_language or "").split(","):
+        tag = part.split(";")[0].strip().lower()
+        if tag.startswith("zh"):
+            return "zh-Hans"
+        if tag.startswith("en"):
+            return "en"
+    return "en"
+
+
 _TEXT: Final = MappingProxyType(
     {
         "ai_generated": MappingProxyType({"en": "AI-generated image", "zh-Hans": "AI 生成的图像"}),

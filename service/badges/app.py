@@ -21,7 +21,7 @@ from urllib.parse import parse_qs
 import anyio.to_thread
 from sqlalchemy.orm import Session, sessionmaker
 
-from provenance.vocabulary import LANGUAGES
+from provenance.vocabulary import LANGUAGES, preferred_language
 from service.badges import render
 from service.badges.decisions import find_decision
 from service.badges.render import BadgeDecision
@@ -50,13 +50,7 @@ def negotiate_language(query_lang: str | None, accept_language: str | None) -> s
     """``?lang=`` if given (``None`` when unsupported), else the first supported Accept-Language, else en."""
     if query_lang is not None:
         return query_lang if query_lang in LANGUAGES else None
-    for part in (accept_language or "").split(","):
-        tag = part.split(";")[0].strip().lower()
-        if tag.startswith("zh"):
-            return "zh-Hans"
-        if tag.startswith("en"):
-            return "en"
-    return "en"
+    return preferred_language(accept_language)
 
 
 class _Cached:

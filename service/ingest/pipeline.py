@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from provenance import InputError, UpstreamConflictError, stamp
@@ -34,7 +34,7 @@ from service.ingest.schemas import Declaration
 from service.security.tokens import Caller
 from service.store import queries
 from service.store.db import ArticleVersion, Asset, AuditEvent
-from service.store.errors import from_database_error
+from service.store.errors import StorageError, commit
 from service.store.ids import article_id, asset_id
 
 
@@ -58,18 +58,10 @@ def _commit(ctx: ServiceContext, row: Asset | ArticleVersion, event: AuditEvent,
         session.add(row)
         session.add(event)
         try:
-            session.commit()
-        except IntegrityError as exc:
-            session.rollback()
-            return exc
-        except DBAPIError as exc:
-            session.rollback()
-            storage = from_database_error(exc)
-            if storage is None:
-                raise
+            return commit(session)
+        except StorageError:
             _discard(ctx, made)
-            raise storage from exc
-    return None
+            raise
 
 
 def _discard(ctx: ServiceContext, digest: str) -> None:

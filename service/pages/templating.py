@@ -17,7 +17,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
 from provenance.display import visible
-from provenance.vocabulary import LANGUAGES, badge_text, label_text, meaning
+from provenance.vocabulary import LANGUAGES, badge_text, label_text, meaning, preferred_language
 from service import markup
 from service.pages.words import WORDS
 
@@ -42,17 +42,12 @@ environment: Final = Environment(
 environment.globals.update(label_text=label_text, badge_text=badge_text, meaning=meaning, languages=LANGUAGES)
 
 
-def page_language(query_lang: str | None, accept_language: str | None, default: str = "en") -> str:
-    """``?lang=`` when supported, else the first supported Accept-Language, else ``default``."""
+def page_language(query_lang: str | None, accept_language: str | None) -> str:
+    """``?lang=`` when supported (an unsupported one is ignored: a page always renders), else the first
+    supported Accept-Language, else en."""
     if query_lang in WORDS:
         return str(query_lang)
-    for part in (accept_language or "").split(","):
-        tag = part.split(";")[0].strip().lower()
-        if tag.startswith("zh"):
-            return "zh-Hans"
-        if tag.startswith("en"):
-            return "en"
-    return default
+    return preferred_language(accept_language)
 
 
 def render(name: str, lang: str, **context: Any) -> str:

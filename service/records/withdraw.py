@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from service import problems
@@ -23,7 +22,7 @@ from service.records.lookup import asset_row
 from service.security.tokens import Caller
 from service.store import queries
 from service.store.db import ArticleVersion, Asset, AuditEvent, Withdrawal
-from service.store.errors import from_database_error
+from service.store.errors import commit
 from service.store.ids import ARTICLE_ID
 
 WITHDRAW: Final = "withdraw"
@@ -46,23 +45,6 @@ def _latest(session: Session, article_id: str) -> ArticleVersion:
     return row
 
 
-def _commit(session: Session) -> bool:
-    """Commit; ``False`` if a concurrent request's row won (an integrity error). A refused write raises
-    :class:`StorageError` (nothing stored)."""
-    try:
-        session.commit()
-    except IntegrityError:
-        session.rollback()
-        return False
-    except DBAPIError as exc:
-        session.rollback()
-        storage = from_database_error(exc)
-        if storage is None:
-            raise
-        raise storage from exc
-    return True
-
-
 def _already(item_id: str, withdrawal: Withdrawal | None) -> Problem:
     when = f" at {withdrawal.withdrawn_at.isoformat()}" if withdrawal else ""
     return Problem(409, "already-withdrawn", "Already withdrawn", f"{item_id} was withdrawn{when}")
@@ -79,7 +61,7 @@ def _withdraw(ctx: ServiceContext, kind: str, item_id: str, reason: str, caller:
                 kind=WITHDRAW, token_id=caller.token_id, subject=item_id, detail={"kind": kind, "reason": reason}
             )
         )
-        if not _commit(session):  # withdrawn concurrently
+        if commit(session) is not None:  # withdrawn concurrently
             raise _already(item_id, queries.withdrawal(session, item_id))
 
 
@@ -98,7 +80,7 @@ def _reinstate(ctx: ServiceContext, kind: str, item_id: str, reason: str, caller
         }
         session.delete(existing)
         session.add(AuditEvent(kind=REINSTATE, token_id=caller.token_id, subject=item_id, detail=detail))
-        if not _commit(session):
+        if commit(session) is not None:
             raise Problem(409, "not-withdrawn", "Not withdrawn", f"{item_id} is not withdrawn")
 
 

@@ -13,7 +13,8 @@ import errno
 import sqlite3
 from typing import ClassVar
 
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.orm import Session
 
 #: errnos of a write refused for lack of space (disk or quota).
 FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
@@ -74,4 +75,24 @@ def from_database_error(exc: DBAPIError) -> StorageError | None:
         return StorageFullError("the database is full; nothing was stored", cause)
     if primary in _SQLITE_UNAVAILABLE or state in _PG_UNAVAILABLE:
         return StorageUnavailableError("the database is not writable; nothing was stored", cause)
+    return None
+
+
+def commit(session: Session) -> IntegrityError | None:
+    """Commit ``session``; the integrity error (after a rollback) if a concurrent request's row won the race.
+
+    Raises :class:`StorageError` (after a rollback: nothing stored) when the database refuses the write
+    for lack of space or of write access; any other database error is raised unchanged.
+    """
+    try:
+        session.commit()
+    except IntegrityError as exc:
+        session.rollback()
+        return exc
+    except DBAPIError as exc:
+        session.rollback()
+        storage = from_database_error(exc)
+        if storage is None:
+            raise
+        raise storage from exc
     return None
