@@ -10,6 +10,7 @@ from types import MappingProxyType
 from typing import Final
 
 from provenance.errors import InputError
+from provenance.policy import iptc_term
 
 LANGUAGES: Final = ("en", "zh-Hans")
 
@@ -90,7 +91,13 @@ _MEANING: Final = MappingProxyType(
 
 # A signed editorial review, for a badge's popover: ``{editor}`` is the review's signed ``editor`` (a newsroom
 # or desk name), the only word not from this table. A review never replaces or softens a label.
-_REVIEWED: Final = MappingProxyType({"en": "Reviewed by the editors of {editor}", "zh-Hans": "经 {editor} 编辑部审核"})
+_REVIEWED: Final = MappingProxyType(
+    {
+        "reviewed_by": MappingProxyType(
+            {"en": "Reviewed by the editors of {editor}", "zh-Hans": "经 {editor} 编辑部审核"}
+        )
+    }
+)
 
 
 def review_text(editor: str, lang: str = "en") -> str:
@@ -98,11 +105,9 @@ def review_text(editor: str, lang: str = "en") -> str:
 
     Raises :class:`InputError` for an unsupported language.
     """
-    try:
-        template = _REVIEWED[lang]
-    except KeyError:
-        raise InputError(f"unsupported language {lang!r}", hint=f"one of {', '.join(LANGUAGES)}") from None
-    return template.replace("{editor}", editor)  # not str.format: braces in a name stay as they are
+    return _text(_REVIEWED, "reviewed_by", lang).replace(
+        "{editor}", editor
+    )  # not str.format: braces stay  # not str.format: braces in a name stay as they are
 
 
 def _text(table: MappingProxyType[str, MappingProxyType[str, str]], key: str, lang: str) -> str:
@@ -171,10 +176,6 @@ _SOURCE_TYPES: Final = MappingProxyType(
         "screenCapture": MappingProxyType({"en": "Screen capture", "zh-Hans": "屏幕截图"}),
     }
 )
-_SOURCE_TYPE_PREFIXES: Final = (
-    "http://cv.iptc.org/newscodes/digitalsourcetype/",
-    "https://cv.iptc.org/newscodes/digitalsourcetype/",
-)
 
 
 def source_type_name(uri: str, lang: str = "en") -> str | None:
@@ -182,7 +183,5 @@ def source_type_name(uri: str, lang: str = "en") -> str | None:
     (show the URI itself then). Raises :class:`InputError` for an unsupported language."""
     if lang not in LANGUAGES:
         raise InputError(f"unsupported language {lang!r}", hint=f"one of {', '.join(LANGUAGES)}")
-    for prefix in _SOURCE_TYPE_PREFIXES:
-        if uri.startswith(prefix) and uri[len(prefix) :] in _SOURCE_TYPES:
-            return _SOURCE_TYPES[uri[len(prefix) :]][lang]
-    return None
+    term = iptc_term(uri)  # the policy's reading of the URI (http:// and https:// alike)
+    return _text(_SOURCE_TYPES, term, lang) if term is not None and term in _SOURCE_TYPES else None

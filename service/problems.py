@@ -267,14 +267,10 @@ def from_storage(exc: StorageError) -> Problem:
     return problem
 
 
-#: Problem kinds counted where they are decided, under finer reasons (missing/bad token, bad link or
-#: session, wrong role, rate limited; see service/security/deps.py): not counted again when answered.
-COUNTED_AT_SOURCE: Final = frozenset({"unauthorized", "forbidden", "rate-limited"})
-
-
 def count_rejections(app: FastAPI, on_rejected: Callable[[str], None]) -> None:
-    """Wrap every registered handler: each 4xx problem it answers calls ``on_rejected(kind)`` (except
-    the kinds in :data:`COUNTED_AT_SOURCE`). Call after the handlers are registered."""
+    """Wrap every registered handler: each 4xx problem it answers calls ``on_rejected(kind)``, which counts a
+    request once (a refusal already counted under a finer reason where it was decided, such as
+    ``bad_token`` in service/security/deps.py, is not counted again). Call after the handlers are registered."""
     for key, handler in list(app.exception_handlers.items()):
         app.exception_handlers[key] = _counting(handler, on_rejected)
 
@@ -284,11 +280,7 @@ def _counting(handler: Callable[..., Any], on_rejected: Callable[[str], None]) -
         response = handler(request, exc)
         if inspect.isawaitable(response):
             response = await response
-        if (
-            isinstance(response, ProblemResponse)
-            and 400 <= response.status_code < 500
-            and response.kind not in COUNTED_AT_SOURCE
-        ):
+        if isinstance(response, ProblemResponse) and 400 <= response.status_code < 500:
             on_rejected(response.kind)
         return response
 

@@ -31,6 +31,7 @@ from fastapi.responses import JSONResponse, Response
 from provenance.policy import LABEL_ORDER
 from service.context import ServiceContext
 from service.problems import Problem
+from service.records.find import invalid, utc
 from service.store import queries
 from service.store.db import utcnow
 
@@ -88,10 +89,7 @@ def build(ctx: ServiceContext, start: dt.datetime, end: dt.datetime, max_items: 
     """The report for ``[start, end)`` (UTC-aware bounds); raises a 422 :class:`Problem` when ``start`` is not
     before ``end`` or the period holds more than ``max_items`` items."""
     if start >= end:
-        raise Problem(
-            422, "invalid-request", "Invalid request", "to: must be after from",
-            errors=[{"loc": ["query", "to"], "msg": "must be after from"}],
-        )  # fmt: skip
+        raise invalid("to", "must be after from")
     with ctx.session() as session:
         count = queries.count_stamped(session, start, end)
         if count > max_items:
@@ -257,7 +255,7 @@ RESPONSES: Final[dict[int | str, dict[str, Any]]] = {
 
 def respond(request: Request, ctx: ServiceContext, start: dt.datetime, end: dt.datetime, fmt: str | None) -> Response:
     """The report for ``[start, end)`` as JSON or, if asked for (``fmt`` or ``Accept: text/csv``), as CSV."""
-    report = build(ctx, _utc(start, "from"), _utc(end, "to"))
+    report = build(ctx, utc(start, "from"), utc(end, "to"))
     if fmt == "csv" or (fmt is None and "text/csv" in request.headers.get("accept", "")):
         name = f"ai-disclosure-{report['from'][:10]}-{report['to'][:10]}.csv"
         return Response(
@@ -266,13 +264,3 @@ def respond(request: Request, ctx: ServiceContext, start: dt.datetime, end: dt.d
             headers={"Content-Disposition": f'attachment; filename="{name}"', "X-Content-Type-Options": "nosniff"},
         )
     return JSONResponse(report)
-
-
-def _utc(value: dt.datetime, field: str) -> dt.datetime:
-    try:
-        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
-    except (OverflowError, ValueError) as exc:
-        raise Problem(
-            422, "invalid-request", "Invalid request", f"{field}: not a representable time",
-            errors=[{"loc": ["query", field], "msg": "not a representable time"}],
-        ) from exc  # fmt: skip

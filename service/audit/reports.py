@@ -19,8 +19,9 @@ from typing import Any, Final
 from pydantic import BaseModel, Field
 
 from provenance import ProvenanceError, Verdict, inspect, media
-from provenance.vocabulary import badge_text, label_text, meaning, source_type_name
-from service.badges.decisions import find_decision, strongest
+from provenance.vocabulary import meaning, source_type_name
+from service.badges.decisions import decision_of, signer_name, stored_item
+from service.badges.render import look
 from service.context import ServiceContext
 from service.pages.words import WORDS
 from service.store import queries
@@ -131,26 +132,20 @@ def article_report(ctx: ServiceContext, row: ArticleVersion) -> Report:
 # --- what a page shows ---------------------------------------------------------------------------------------
 
 
-def _signer(signer: Any) -> str | None:
-    if not isinstance(signer, dict):
-        return None
-    return signer.get("organization") or signer.get("common_name") or None
-
-
 def mark(state: str, labels: list[str], lang: str) -> tuple[str, str, str]:
     """The label in plain words, its tone and what it means, for a decision (words from the vocabulary and
     the page-word table only)."""
     words = WORDS[lang]
+    if state not in ("invalid", "trusted", "untrusted", "unavailable"):
+        return words["report_no_credentials"], "absent", words["report_meaning_absent"]
+    badge = look(state, labels, lang)  # the words and tone the badge itself shows
     if state == "invalid":
-        text_id = "content_credentials_invalid"
-        return badge_text(text_id, lang), "invalid", meaning(text_id, lang)
-    if state == "trusted" and labels:
-        return " · ".join(label_text(label, lang) for label in labels), "ai", meaning(labels[0], lang)
-    if state == "trusted":
-        return badge_text("content_credentials", lang), "neutral", words["report_meaning_trusted"]
-    if state in ("untrusted", "unavailable"):
-        return badge_text("content_credentials_unverified", lang), "unverified", words[f"report_meaning_{state}"]
-    return words["report_no_credentials"], "absent", words["report_meaning_absent"]
+        explained = meaning("content_credentials_invalid", lang)
+    elif state == "trusted":
+        explained = meaning(labels[0], lang) if labels else words["report_meaning_trusted"]
+    else:
+        explained = words[f"report_meaning_{state}"]
+    return badge.text, badge.tone, explained
 
 
 def _action(action: dict[str, Any], lang: str) -> dict[str, Any]:
@@ -171,7 +166,7 @@ def _node(node: dict[str, Any], lang: str, images: Mapping[str, str]) -> dict[st
         "state": str(node.get("state") or "absent"),
         "title": node.get("title") or node.get("label") or "—",
         "relationship": node.get("relationship"),
-        "signer": _signer(signer),
+        "signer": signer_name(signer),
         "signed_at": signer.get("time") if signer else None,
         "actions": [_action(a, lang) for a in node.get("actions") or [] if isinstance(a, dict)],
         "failures": [str(code) for code in node.get("failures") or []],
@@ -204,7 +199,7 @@ def summary(
         "tone": tone,
         "meaning": explained,
         "labels": labels,
-        "signer": _signer(signer),
+        "signer": signer_name(signer),
         "signed_at": signer.get("time") if signer else None,
         "title": verdict.get("title"),
         "claim_generator": verdict.get("claim_generator"),
@@ -283,20 +278,11 @@ def public_view(ctx: ServiceContext, ref: str) -> PublicItem | None:
     if not REF.fullmatch(ref):
         return None
     with ctx.session() as session:
-        decision = find_decision(session, ref)
-        if decision is None:
+        row = stored_item(session, ref)  # the row the badge answers with (one lookup)
+        if row is None:
             return None
-        if ref.startswith("img_"):
-            item = _public_asset(asset, ref) if (asset := queries.asset(session, ref)) else None
-        elif ref.startswith("art_"):
-            item = _public_version(version, ref) if (version := queries.latest_version(session, ref)) else None
-        elif sharing := queries.assets_sharing(session, ref.removeprefix("sha256-")):
-            item = _public_asset(strongest(sharing), ref)
-        else:
-            version = queries.latest_version_with_text(session, ref.removeprefix("sha256-"))
-            item = _public_version(version, ref) if version else None
-    if item is None:
-        return None
+        decision = decision_of(session, ref, row)
+    item = _public_asset(row, ref) if isinstance(row, Asset) else _public_version(row, ref)
     if decision.state == "withdrawn":  # nothing of it is shown any more
         return replace(item, state="withdrawn", labels=[], verdict={}, downloads={})
     return replace(item, state=decision.state, labels=list(decision.labels))

@@ -14,14 +14,22 @@ from service.store import queries
 from service.store.db import ArticleVersion, Asset, Withdrawal
 
 
-def _signer(verdict: dict[str, Any]) -> str | None:
-    signer = verdict.get("signer")
-    return signer.get("organization") or signer.get("common_name") if isinstance(signer, dict) else None
+def signer_name(signer: Any) -> str | None:
+    """Who signed, as a stored verdict's ``signer`` names it: the certificate's organisation, else its
+    common name (``None`` when neither is there)."""
+    if not isinstance(signer, dict):
+        return None
+    return signer.get("organization") or signer.get("common_name") or None
 
 
 def _from_asset(ref: str, asset: Asset) -> BadgeDecision:
     return BadgeDecision(
-        ref, asset.state, tuple(asset.labels), "image", _signer(asset.verdict), asset.created_at.isoformat()
+        ref,
+        asset.state,
+        tuple(asset.labels),
+        "image",
+        signer_name(asset.verdict.get("signer")),
+        asset.created_at.isoformat(),
     )
 
 
@@ -31,7 +39,7 @@ def _from_version(ref: str, version: ArticleVersion) -> BadgeDecision:
         version.state,
         tuple(version.labels),
         "article",
-        _signer(version.verdict),
+        signer_name(version.verdict.get("signer")),
         version.created_at.isoformat(),
         review=_review(version.verdict),
     )
@@ -74,6 +82,26 @@ def _withdrawn(decision: BadgeDecision, withdrawal: Withdrawal | None) -> BadgeD
     )  # fmt: skip
 
 
+def stored_item(session: Session, ref: str) -> Asset | ArticleVersion | None:
+    """The stored row a badge ``ref`` answers with: the asset, the article's latest version, or for a
+    ``sha256-`` ref the strongest of the assets sharing the bytes (:func:`strongest`), else the latest
+    article version with that text."""
+    if ref.startswith("img_"):
+        return queries.asset(session, ref)
+    if ref.startswith("art_"):
+        return queries.latest_version(session, ref)
+    digest = ref.removeprefix("sha256-")
+    sharing = queries.assets_sharing(session, digest)
+    return strongest(sharing) if sharing else queries.latest_version_with_text(session, digest)
+
+
+def decision_of(session: Session, ref: str, row: Asset | ArticleVersion) -> BadgeDecision:
+    """The decision the badge ``ref`` shows for its stored row ``row`` (withdrawn, if the item is)."""
+    if isinstance(row, Asset):
+        return _withdrawn(_from_asset(ref, row), queries.withdrawal(session, row.id))
+    return _withdrawn(_from_version(ref, row), queries.withdrawal(session, row.article_id))
+
+
 def find_decision(session: Session, ref: str) -> BadgeDecision | None:
     """The stored decision for ``ref`` (asset id, article id, or sha256 of original/stamped bytes).
 
@@ -81,20 +109,8 @@ def find_decision(session: Session, ref: str) -> BadgeDecision | None:
     the assets sharing the bytes (:func:`strongest`), withdrawn or not: withdrawing that one makes the badge
     show nothing, never a weaker claim of another asset (an AI claim is never lost).
     """
-    if ref.startswith("img_"):
+    if ref.startswith("img_"):  # the most looked-up kind: the asset and its withdrawal in one query
         found = queries.asset_with_withdrawal(session, ref)
         return _withdrawn(_from_asset(ref, found[0]), found[1]) if found else None
-    if ref.startswith("art_"):
-        version = queries.latest_version(session, ref)
-        if version is None:
-            return None
-        return _withdrawn(_from_version(ref, version), queries.withdrawal(session, ref))
-    digest = ref.removeprefix("sha256-")
-    sharing = queries.assets_sharing(session, digest)
-    if sharing:
-        asset = strongest(sharing)
-        return _withdrawn(_from_asset(ref, asset), queries.withdrawal(session, asset.id))
-    version = queries.latest_version_with_text(session, digest)
-    if version is None:
-        return None
-    return _withdrawn(_from_version(ref, version), queries.withdrawal(session, version.article_id))
+    row = stored_item(session, ref)
+    return decision_of(session, ref, row) if row is not None else None

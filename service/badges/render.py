@@ -17,6 +17,7 @@ content without one (no label is not evidence of no AI), nor for untrusted, inva
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -56,15 +57,15 @@ _COLOURS: Final = {
 }
 
 
-def look(decision: BadgeDecision, lang: str) -> BadgeLook:
-    """The badge's words and tone for ``decision`` in ``lang``."""
-    if decision.state == WITHDRAWN:
+def look(state: str, labels: Sequence[str], lang: str) -> BadgeLook:
+    """The badge's words and tone for a decision (its state and labels) in ``lang``."""
+    if state == WITHDRAWN:
         return BadgeLook("", WITHDRAWN)
-    if decision.state == "trusted" and decision.labels:
-        return BadgeLook(" · ".join(label_text(label, lang) for label in decision.labels), "ai")
-    if decision.state == "trusted":
+    if state == "trusted" and labels:
+        return BadgeLook(" · ".join(label_text(label, lang) for label in labels), "ai")
+    if state == "trusted":
         return BadgeLook(badge_text("content_credentials", lang), "neutral")
-    if decision.state == "invalid":
+    if state == "invalid":
         return BadgeLook(badge_text("content_credentials_invalid", lang), "invalid")
     return BadgeLook(badge_text("content_credentials_unverified", lang), "unverified")
 
@@ -81,7 +82,7 @@ WITHDRAWN: Final = "withdrawn"
 def svg(decision: BadgeDecision, lang: str) -> bytes:
     if decision.state == WITHDRAWN:
         return environment.get_template("badges/empty.svg").render().encode()
-    badge = look(decision, lang)
+    badge = look(decision.state, decision.labels, lang)
     background, foreground = _COLOURS[badge.tone]
     return (
         environment.get_template("badges/badge.svg")
@@ -105,7 +106,7 @@ HTML_CSP: Final = f"default-src 'none'; style-src {markup.source_hash(_STYLE)}"
 def html(decision: BadgeDecision, lang: str) -> bytes:
     if decision.state == WITHDRAWN:  # an empty document: nothing shows in the frame
         return environment.get_template("badges/empty.html").render(lang=lang).encode()
-    badge = look(decision, lang)
+    badge = look(decision.state, decision.labels, lang)
     return environment.get_template("badges/badge.html").render(text=badge.text, lang=lang, tone=badge.tone).encode()
 
 
@@ -147,7 +148,7 @@ def _review(decision: BadgeDecision, lang: str) -> dict[str, str | None] | None:
 
 
 def as_dict(decision: BadgeDecision, lang: str) -> dict[str, object]:
-    badge = look(decision, lang)
+    badge = look(decision.state, decision.labels, lang)
     described = decision.labels[0] if decision.state == "trusted" and decision.labels else None
     if decision.state == "invalid":
         described = "content_credentials_invalid"

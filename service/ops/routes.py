@@ -7,12 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST
-from sqlalchemy import text
 
 from service import problems
 from service.deps import ContextDep
 from service.ops.metrics import Metrics, scrape_allowed
 from service.problems import Problem
+from service.store import queries
 from service.store.errors import StorageError
 
 router = APIRouter(tags=["ops"])
@@ -28,8 +28,8 @@ def readyz(ctx: ContextDep) -> dict[str, str]:
     """Ready when the database answers and the blob store takes a write (not ready while it is full or
     read-only: uploads would fail)."""
     try:
-        with ctx.engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
+        with ctx.session() as session:
+            queries.ping(session)
     except Exception as exc:
         raise Problem(503, "not-ready", "Not ready", "the database is not reachable") from exc
     try:

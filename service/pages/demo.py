@@ -14,12 +14,11 @@ import dataclasses
 import datetime as dt
 import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Header
 from fastapi import Path as PathParam
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import Session
 
 from provenance import ProvenanceError
@@ -36,7 +35,6 @@ from service.store.errors import StorageError
 from service.store.ids import ARTICLE_ID, ASSET_ID
 
 router = APIRouter(tags=["pages"])
-STATIC: Final = Path(__file__).resolve().parent / "static"
 
 DEMO_WINDOW: Final = 200  # stored rows read per page: the demo stays cheap on a large database
 FRONT_PAGE: Final = 12  # stories on the front page (the lead and the related list)
@@ -226,12 +224,3 @@ def landing(
         "landing.html", lang, headers=VARY, scripts=[], base=base or "https://SERVICE",
         switch=_switch(lang), switch_href=f"/?lang={_switch(lang)}",
     )  # fmt: skip
-
-
-@router.get("/static/demo.css", include_in_schema=False, response_class=Response)
-def demo_css() -> Response:
-    return Response(
-        (STATIC / "demo.css").read_bytes(),
-        media_type="text/css; charset=utf-8",
-        headers={"Cache-Control": "public, max-age=300", "X-Content-Type-Options": "nosniff"},
-    )

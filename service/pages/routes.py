@@ -80,6 +80,11 @@ def report_css() -> Response:
     return _static("report.css", "text/css; charset=utf-8")
 
 
+@router.get("/static/demo.css", include_in_schema=False, response_class=Response)
+def demo_css() -> Response:
+    return _static("demo.css", "text/css; charset=utf-8")
+
+
 # --- /verify: any file, in the browser -----------------------------------------------------------------------
 
 

@@ -26,6 +26,7 @@ from provenance.articles import MAX_EXTERNAL_ID, MAX_VERSION, ArticleSource
 from provenance.models import State
 from provenance.policy import LABEL_ORDER
 from provenance.stamp import Source
+from service import problems
 from service.context import ServiceContext
 from service.problems import Problem
 from service.records.schemas import (
@@ -50,20 +51,14 @@ _NO_CONTROLS = r"^[^\x00-\x1f\x7f]*$"  # PostgreSQL cannot even compare a NUL
 
 
 def invalid(field: str, message: str) -> Problem:
-    """A 422 ``/problems/invalid-request`` naming the query parameter ``field`` (as FastAPI's own are)."""
-    return Problem(
-        422,
-        "invalid-request",
-        "Invalid request",
-        f"{field}: {message}",
-        errors=[{"loc": ["query", field], "msg": message}],
-    )
+    """A 422 ``/problems/invalid-request`` naming the query parameter ``field``, worded as FastAPI's own
+    validation errors are (:func:`service.problems.invalid`)."""
+    return problems.invalid([{"loc": ["query", field], "msg": message}])
 
 
-def utc(value: dt.datetime | None, field: str) -> dt.datetime | None:
-    """``value`` in UTC; a time without an offset is taken as UTC."""
-    if value is None:
-        return None
+def utc(value: dt.datetime, field: str) -> dt.datetime:
+    """``value`` in UTC; a time without an offset is taken as UTC. A time that cannot be shifted into UTC
+    is a 422 naming the query parameter ``field``."""
     try:
         return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
     except (OverflowError, ValueError) as exc:
@@ -110,7 +105,8 @@ def _page(
     limit: int,
     cursor: str | None,
 ) -> Page:
-    start, end = utc(since, "since"), utc(until, "until")
+    start = utc(since, "since") if since is not None else None
+    end = utc(until, "until") if until is not None else None
     if start is not None and end is not None and start > end:
         raise invalid("until", "must not be before since")
     filters = queries.Filters(

@@ -53,7 +53,7 @@ def _within_rate(request: Request, ctx: ServiceContext, caller: Caller) -> None:
     """Raise the 429 problem (with ``Retry-After``) when ``caller``'s token is over its rate limit."""
     wait = ctx.rate_limiter.allow(caller.token_id)
     if wait:
-        request.app.state.metrics.rejections.labels(reason="rate_limited").inc()
+        request.app.state.metrics.reject("rate_limited")
         problem = Problem(429, "rate-limited", "Too many requests", "slow down: per-token rate limit reached")
         problem.headers["Retry-After"] = str(max(1, math.ceil(min(wait, 86400))))
         raise problem
@@ -70,7 +70,7 @@ def require(role: str, *others: str) -> Callable[..., Caller]:
             request.state.token_name = caller.name if caller else None  # the request's log line names it
             if caller is None or not any(caller.may(r) for r in roles):
                 reason = "missing token" if not authorization else ("bad token" if caller is None else "wrong role")
-                request.app.state.metrics.rejections.labels(reason=reason.replace(" ", "_")).inc()  # exact
+                request.app.state.metrics.reject(reason.replace(" ", "_"))  # the exact reason, counted once
                 _audit_refusal(request, session, caller, reason, ",".join(roles))
                 if caller is None:
                     problem = Problem(
@@ -95,7 +95,7 @@ ReaderDep = Annotated[Caller, Depends(require("newsroom", "auditor"))]
 
 def record_refusal(request: Request, ctx: ServiceContext, caller: Caller | None, reason: str, role: str) -> None:
     """Count and audit (bounded) a refusal decided outside :func:`require` (a browser sign-in, a session)."""
-    request.app.state.metrics.rejections.labels(reason=reason.replace(" ", "_")).inc()
+    request.app.state.metrics.reject(reason.replace(" ", "_"))
     with ctx.session() as session:
         _audit_refusal(request, session, caller, reason, role)
 

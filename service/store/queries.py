@@ -7,7 +7,7 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from sqlalchemy import ColumnElement, Row, Select, and_, exists, func, select, tuple_
+from sqlalchemy import ColumnElement, Row, Select, and_, exists, func, select, text, tuple_
 from sqlalchemy.orm import Session
 
 from service.store.db import (
@@ -284,3 +284,8 @@ def states_with_prefix(session: Session, prefix: str, limit: int) -> Sequence[Se
         .order_by(ServiceState.key)
         .limit(limit)
     ).all()
+
+
+def ping(session: Session) -> None:
+    """Ask the database something trivial; raises whatever the connection raises when it cannot answer."""
+    session.execute(text("SELECT 1"))
