@@ -312,6 +312,12 @@ def slow_body(server: Server, path: str) -> int:
 
 
 def chunked_over(limit: int) -> Iterator[bytes]:
+    """A well-formed multipart file part, streamed without a length, that grows past ``limit``.
+
+    Well-formed, so that only its size can refuse it: the form parser reads as the chunks arrive and would
+    answer a malformed stream with a 400 before the limit is reached, depending on how the chunks land.
+    """
+    yield b'--b\r\nContent-Disposition: form-data; name="file"; filename="big.jpg"\r\n\r\n'
     for _ in range(limit // 4096 + 2):
         yield b"x" * 4096
 
