@@ -117,6 +117,18 @@ class Settings(BaseSettings):
     #: Seconds a signed report link stays valid after it is minted.
     report_link_seconds: int = Field(default=15 * 60, ge=60, le=7 * 86400)
 
+    # Object storage (service/store/): where blobs live; SQLite + local files stay the embedded default.
+    # (object-storage settings go here)
+
+    # Background jobs (service/jobs/): re-verification, webhook delivery, garbage collection.
+    # (job settings go here)
+
+    # Purge webhook (service/badges/webhooks.py): called whenever an item's badge changes.
+    # (webhook settings go here)
+
+    # Many processes (service/store/changes.py, service/security/limits.py).
+    # (cross-process settings go here)
+
     @field_validator("trust_anchors", "tsa_anchors", mode="before")
     @classmethod
     def _split_paths(cls, value: Any) -> Any:

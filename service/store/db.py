@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     DateTime,
     ForeignKey,
     ForeignKeyConstraint,
@@ -210,6 +211,32 @@ class AuditEvent(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
     __table_args__ = (Index("ix_audit_events_kind_at", "kind", "at"),)
+
+
+#: A change's sequence number: 64-bit on PostgreSQL, SQLite's rowid (also 64-bit) there.
+_SEQUENCE = BigInteger().with_variant(Integer, "sqlite")
+
+
+class Change(Base):
+    """The change feed: one row per change of what a badge or a public read shows, in commit order.
+
+    Written in the transaction that makes the change (an upload, a re-verification that changed a decision,
+    a withdrawal or reinstatement; ``kind="trust"`` with no ``ref`` when the trust configuration changed), so
+    a change is announced exactly when it commits. Readers: every process's badge cache (invalidated by the
+    rows past the last ``seq`` it saw; on PostgreSQL a ``NOTIFY`` wakes it), and the webhook that lets a CDN
+    or the CMS purge (``delivered_at`` set once a delivery covering the row succeeded).
+    """
+
+    __tablename__ = "changes"
+
+    seq: Mapped[int] = mapped_column(_SEQUENCE, primary_key=True, autoincrement=True)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    kind: Mapped[str] = mapped_column(String(10))  # "image" | "article" | "trust"
+    ref: Mapped[str | None] = mapped_column(String(40), default=None)  # the asset or article id
+    reason: Mapped[str] = mapped_column(String(20))  # "stamped" | "reverified" | "withdrawn" | "reinstated" | "trust"
+    delivered_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+    __table_args__ = (Index("ix_changes_delivered_at_seq", "delivered_at", "seq"),)
 
 
 class ServiceState(Base):
