@@ -14,10 +14,10 @@ from provenance import isolation
 from provenance.articles import MAX_PAYLOAD
 from service import openapi, problems
 from service.audit import routes as audit
-from service.audit.reverify import reverify
 from service.badges.app import BadgeApp, BadgeService
 from service.context import ServiceContext, build_context
 from service.ingest import routes as ingest
+from service.jobs.tasks import reverify_at_startup
 from service.ops import routes as ops
 from service.ops.logging import access
 from service.ops.logging import flush as flush_log
@@ -29,6 +29,7 @@ from service.records import routes as records
 from service.security.bodies import BodyGuard
 from service.security.limits import RefusalAudit
 from service.settings import Settings
+from service.store.changes import Changed, ChangeListener, on_committed
 from service.store.gc import collect
 
 log = logging.getLogger("provenance.service")
@@ -45,7 +46,11 @@ STARTUP_GC_WAIT: Final = 1.0
 
 def collect_at_startup(ctx: ServiceContext) -> None:
     """Collect orphan blobs and leftover temporary files once, best-effort: a busy store or a failure is
-    logged and start-up goes on."""
+    logged and start-up goes on. Only the local store: listing a shared bucket from every process at every
+    start would delay each start by the bucket's size; it is collected by ``provenance gc`` (or the gc job)."""
+    if ctx.settings.blob_store != "local":
+        log.info("start-up gc skipped: object storage is collected by `provenance gc`, not at every start")
+        return
     try:
         report = collect(ctx.blobs, ctx.sessions, wait=STARTUP_GC_WAIT)
     except Exception as exc:  # never fatal: the store works with orphans in it
@@ -59,6 +64,34 @@ def collect_at_startup(ctx: ServiceContext) -> None:
             STARTUP_GC_WAIT,
             report.summary(),
         )
+
+
+#: Seconds between reads of the change feed when badges are not cached (``badge_cache_seconds = 0``): the
+#: feed still carries trust changes, which every process must follow.
+FEED_PERIOD: Final = 1.0
+
+
+def follow_changes(ctx: ServiceContext, badges: BadgeService) -> ChangeListener:
+    """Start this process's change listener: a trust change reloads the trust configuration, every change
+    reaches the badge cache; this process's own commits of changes wake it (and queue the purge webhook)."""
+
+    def apply(changed: Changed, started: float) -> None:
+        if changed.trust:
+            ctx.reload_trust()
+        badges.apply(changed, started)
+
+    period = ctx.settings.badge_cache_seconds or FEED_PERIOD
+    listener = ChangeListener(ctx.engine, ctx.sessions, period, apply, failed=badges.clear)
+    listener.start()
+    on_committed(ctx.sessions, listener.wake)
+    jobs = ctx.jobs
+    if jobs is not None and ctx.settings.webhook_url:
+
+        def purge_soon() -> None:  # at most one delivery job waits at a time
+            jobs.deliver_webhooks_soon()
+
+        on_committed(ctx.sessions, purge_soon)
+    return listener
 
 
 def body_limits(settings: Settings) -> Callable[[str, str], int]:
@@ -79,8 +112,9 @@ def create_api(ctx: ServiceContext, metrics: Metrics, badges: BadgeService) -> F
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         isolation.pool(ctx.settings.limits).warm()  # parsing workers started now, not by the first uploads
-        report = reverify(ctx)  # a badge is never stale: decisions follow the current trust
-        if report.checked:
+        # A badge is never stale: decisions follow the current trust (here, or queued for the workers).
+        report = reverify_at_startup(ctx)
+        if report is not None and report.checked:
             log.info(
                 "re-verified %d stored items (%d changed) for trust %s",
                 report.checked,
@@ -89,14 +123,18 @@ def create_api(ctx: ServiceContext, metrics: Metrics, badges: BadgeService) -> F
             )
         if ctx.settings.gc_at_startup:
             collect_at_startup(ctx)
-        badges.clear()
+        listener = follow_changes(ctx, badges)  # from the feed's end, on an empty cache
+        if ctx.jobs is not None:
+            ctx.jobs.start(ctx)  # SQLite: the job thread; PostgreSQL: a worker thread with jobs_in_process
         yield
+        if ctx.jobs is not None:
+            ctx.jobs.stop()  # the running job finishes first
         suppressed = refusals.flush()  # refusals counted since the last summary are not lost at shutdown
         if suppressed is not None:
             with ctx.session() as session:
                 session.add(suppressed.event())
                 session.commit()
-        badges.close()
+        listener.stop()
         ctx.close()
         flush_log()  # queued request lines, before uvicorn ends the process by its signal
 

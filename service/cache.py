@@ -1,15 +1,17 @@
-"""One bounded in-memory cache for the service: least recently used entries go first.
+"""Caching: one bounded in-memory cache for the service (least recently used entries go first), and the
+cache tags that let a CDN purge what it holds of one item.
 
 Invariant: a cache never holds more than ``max_entries`` entries, whatever the requests (anyone can
-ask for refs, languages or client addresses that do not exist); ``get`` and ``put`` are O(1) and safe
-across threads.
+ask for refs, languages or client addresses that do not exist); ``get``, ``put`` and ``discard`` are O(1)
+and safe across threads.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from typing import Generic, TypeVar
+from collections.abc import Iterable
+from typing import Final, Generic, TypeVar
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -39,9 +41,36 @@ class LRU(Generic[K, V]):
             while len(self._items) > self.max_entries:
                 self._items.popitem(last=False)
 
+    def discard(self, key: K) -> None:
+        with self._lock:
+            self._items.pop(key, None)
+
     def clear(self) -> None:
         with self._lock:
             self._items.clear()
 
     def __len__(self) -> int:
         return len(self._items)
+
+
+#: The cache tag of every badge response (purging it purges every badge: what a trust change asks for).
+BADGE_TAG: Final = "provenance-badge"
+#: The cache tag of every public content response (stamped bytes, article texts, detached manifests).
+CONTENT_TAG: Final = "provenance-content"
+#: Longest tag header value in bytes (Fastly and Cloudflare accept 16 KB): further items are left out.
+MAX_TAGS_HEADER: Final = 8 * 1024
+
+
+def cache_tags(items: Iterable[str], tag: str) -> dict[str, str]:
+    """The CDN cache-tag headers naming ``items`` (item ids, refs), as many as fit in
+    :data:`MAX_TAGS_HEADER`, then ``tag``: ``Surrogate-Key`` space-separated (Fastly), ``Cache-Tag``
+    comma-separated (Cloudflare). Item ids and refs never hold a space or a comma."""
+    tags: list[str] = []
+    size = len(tag)
+    for item in dict.fromkeys(items):
+        if size + 1 + len(item) > MAX_TAGS_HEADER:
+            break
+        tags.append(item)
+        size += 1 + len(item)
+    tags.append(tag)
+    return {"Surrogate-Key": " ".join(tags), "Cache-Tag": ",".join(tags)}

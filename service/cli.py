@@ -6,23 +6,32 @@ the commands that need them, on the same Typer app.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import sys
-from contextlib import closing
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
 from pydantic import ValidationError
 from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
 
+from provenance import isolation
 from provenance.cli import EXIT_FAILED, app, err, out, run_command
 from provenance.errors import InputError
-from service.audit.reverify import reverify
+from service.audit.reverify import progress, reverify, stale_count
 from service.context import ServiceContext, build_context
 from service.ingest.pipeline import ingest_article, ingest_asset
 from service.ingest.schemas import Declaration
+from service.jobs.engine import Jobs, QueuedJobs
+from service.jobs.status import STATUSES, job_counts, recent_failures, run_progress, workers
 from service.security.tokens import ROLES, create_token, revoke_tokens
 from service.settings import Settings, load_settings
 from service.store.errors import StorageError
@@ -30,6 +39,11 @@ from service.store.gc import Collection, collect
 
 tokens_app = typer.Typer(help="Manage API tokens.", no_args_is_help=True)
 app.add_typer(tokens_app, name="tokens")
+
+#: Seconds between two looks at a re-verification run's progress.
+RUN_POLL = 0.5
+#: Further runs `provenance reverify` queues while items stay stale after a run (see _reverify_in_workers).
+SWEEPS = 3
 
 DataDir = Annotated[
     Path | None, typer.Option("--data-dir", help="Database and blobs [env PROVENANCE_DATA_DIR; default ./var].")
@@ -109,15 +123,143 @@ def reverify_command(
     force: Annotated[
         bool, typer.Option("--force", help="Re-inspect everything, not only items made under other trust.")
     ] = False,
+    wait: Annotated[
+        bool, typer.Option("--wait/--no-wait", help="PostgreSQL with workers: follow the run to its end.")
+    ] = True,
 ) -> None:
-    """Recompute stored decisions under the current trust configuration."""
+    """Recompute stored decisions under the current trust configuration.
+
+    PostgreSQL with live workers: queued for them (``--wait``: a progress bar until done); otherwise in
+    this process, batch after batch.
+    """
+
+    def run() -> str | None:
+        with closing(build_context(_settings(data_dir, keys_dir, trust_anchors, config))) as ctx:
+            jobs = ctx.jobs
+            if jobs is not None and jobs.queued and jobs.workers_alive():
+                return _reverify_in_workers(ctx, jobs, force=force, wait=wait)
+            if jobs is not None and jobs.queued:
+                err.print("no job worker is alive: re-verifying in this process")
+            with _progress_bar() as advance:
+                report = reverify(ctx, force=force, on_progress=advance)
+        return f"checked {report.checked}, changed {report.changed}; trust {report.fingerprint[:16]}…"
+
+    line = run_command(run)
+    if line is not None:
+        out.print(line)
+
+
+@contextmanager
+def _progress_bar() -> Iterator[Callable[[int, int], None]]:
+    """A rich progress bar on standard error, told (done, total) items."""
+    columns = (TextColumn("re-verifying"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=err, transient=not err.is_terminal) as bar:
+        task = bar.add_task("reverify", total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
+
+
+def _reverify_in_workers(ctx: ServiceContext, jobs: Jobs, *, force: bool, wait: bool) -> str | None:
+    """Queue a run for the workers and (``wait``) follow it; then, while items are still stale (uploads that
+    serve processes committed under the old trust while the run was planned), one more run, at most
+    :data:`SWEEPS` times."""
+    checked = changed = 0
+    for sweep in range(SWEEPS + 1):
+        run_id = uuid.uuid4().hex
+        jobs.defer("reverify_all", {"force": force and sweep == 0, "run": run_id})
+        if not wait:
+            out.print(f"queued re-verification run {run_id} for the workers; follow it with `provenance jobs`")
+            return None
+        with _progress_bar() as advance:
+            while True:
+                with ctx.session() as session:
+                    run = run_progress(session, run_id)
+                advance(run.items_done, run.items_planned)
+                if run.finished:
+                    break
+                time.sleep(RUN_POLL)
+        if run.failed:
+            _fail_run(f"re-verification run {run_id}: {run.failed} job(s) failed; see `provenance jobs`")
+        checked, changed = checked + run.checked, changed + run.changed
+        with ctx.session() as session:
+            if not stale_count(session, ctx.trust.fingerprint):
+                break
+    return f"checked {checked}, changed {changed}; trust {ctx.trust.fingerprint[:16]}…"
+
+
+def _fail_run(message: str) -> NoReturn:
+    err.print(f"error: {escape(message)}")
+    raise typer.Exit(EXIT_FAILED)
+
+
+@app.command("worker")
+def worker_command(
+    concurrency: Annotated[int, typer.Option("--concurrency", min=1, help="Jobs this worker runs at once.")] = 1,
+    data_dir: DataDir = None,
+    keys_dir: KeysDirOpt = None,
+    trust_anchors: Anchors = None,
+    config: Config = None,
+) -> None:
+    """Run background jobs (PostgreSQL) until SIGTERM or SIGINT; the running jobs finish first."""
+    from service.ops.logging import configure as configure_logging
+
+    def prepare() -> ServiceContext:
+        settings = _settings(data_dir, keys_dir, trust_anchors, config)
+        if not settings.database.startswith("postgresql"):
+            raise InputError(
+                "jobs run inside `provenance serve` on SQLite; `provenance worker` needs PostgreSQL "
+                "(PROVENANCE_DATABASE_URL)"
+            )
+        configure_logging(settings.log_level)
+        return build_context(settings)
+
+    ctx = run_command(prepare)
+    with closing(ctx):
+        jobs = ctx.jobs
+        assert isinstance(jobs, QueuedJobs)
+        isolation.pool(ctx.settings.limits).warm()
+        asyncio.run(jobs.work(ctx, concurrency=concurrency))
+
+
+@app.command("jobs")
+def jobs_command(
+    data_dir: DataDir = None,
+    keys_dir: KeysDirOpt = None,
+    trust_anchors: Anchors = None,
+    config: Config = None,
+) -> None:
+    """Background jobs by task and status, recent failures, and how far re-verification has come."""
 
     def run() -> None:
         with closing(build_context(_settings(data_dir, keys_dir, trust_anchors, config))) as ctx:
-            report = reverify(ctx, force=force)
-        out.print(f"checked {report.checked}, changed {report.changed}; trust {report.fingerprint[:16]}…")
+            with ctx.session() as session:
+                queued = ctx.jobs is not None and ctx.jobs.queued
+                if queued:
+                    _print_job_table(job_counts(session))
+                    alive = [w for w in workers(session, ctx.settings.job_stalled_seconds) if w["alive"]]
+                    out.print(f"workers alive: {len(alive)}")
+                else:
+                    out.print("jobs run inside `provenance serve` on SQLite (an in-memory queue: none listed)")
+                failures = recent_failures(session)
+                done, total = progress(session, ctx.trust.fingerprint)
+            if failures:
+                table = Table("at", "task", "attempt", "error", title="recent failures")
+                for failure in failures:
+                    table.add_row(failure.at, failure.task, str(failure.attempt), escape(failure.error))
+                out.print(table)
+            else:
+                out.print("recent failures: none")
+            out.print(f"re-verification: {done}/{total} items current under trust {ctx.trust.fingerprint[:16]}…")
 
     run_command(run)
+
+
+def _print_job_table(counts: dict[str, dict[str, int]]) -> None:
+    table = Table("task", *STATUSES, title="jobs")
+    for task in sorted(counts):
+        table.add_row(task, *(str(counts[task].get(status, 0)) for status in STATUSES))
+    if not counts:
+        table.add_row("(none)", *("0" for _ in STATUSES))
+    out.print(table)
 
 
 @app.command("gc")

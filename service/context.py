@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
@@ -12,9 +13,12 @@ from provenance import KeyMaterialError, Signer, SigningError, TrustConfig, keys
 from provenance.timestamps import Timestamping
 from service.security.limits import RateLimiter
 from service.settings import Settings
-from service.store.blobs import BlobStore
+from service.store.blobs import Blobs, LocalBlobStore
 from service.store.db import ServiceState, make_engine, make_sessionmaker
 from service.store.schema import upgrade
+
+if TYPE_CHECKING:
+    from service.jobs.engine import Jobs
 
 
 @dataclass
@@ -22,19 +26,31 @@ class ServiceContext:
     settings: Settings
     engine: Engine
     sessions: sessionmaker[Session]
-    blobs: BlobStore
+    blobs: Blobs  # the local store or object storage, by the blob_store setting
     signer: Signer
     trust: TrustConfig
     rate_limiter: RateLimiter
     public_limiter: RateLimiter  # keyed by client address, for the public verify page
     timestamping: Timestamping | None = None
+    #: The rate limiters' engine (commits that do not wait for the disk); closed with the context.
+    counters: Engine | None = None
+    #: Where background jobs are queued (procrastinate on PostgreSQL, a thread of this process on SQLite).
+    jobs: Jobs | None = None
 
     def session(self) -> Session:
         return self.sessions()
 
     def close(self) -> None:
         """Close the database connections (the service's lifespan does this at shutdown)."""
+        if self.jobs is not None:
+            self.jobs.close()
         self.engine.dispose()
+        if self.counters is not None:
+            self.counters.dispose()
+
+    def reload_trust(self) -> None:
+        """Read the trust configuration again (another process recorded a trust change)."""
+        self.trust = self.settings.trust()
 
 
 def load_signer(settings: Settings) -> Signer:
@@ -66,13 +82,27 @@ def open_database(settings: Settings) -> tuple[Engine, sessionmaker[Session]]:
     return engine, make_sessionmaker(engine)
 
 
+def open_blobs(settings: Settings) -> Blobs:
+    """The configured blob store: local files under ``data_dir/blobs``, or the S3 bucket (checked reachable;
+    raises :class:`~provenance.ConfigurationError` if it is not)."""
+    if settings.blob_store == "s3":
+        from service.store.objects import ObjectStore  # boto3 is imported only where it is configured
+
+        return ObjectStore.from_settings(settings)
+    return LocalBlobStore(settings.blob_dir)
+
+
 def build_context(settings: Settings) -> ServiceContext:
-    """Open storage, load keys and trust; raise :class:`KeyMaterialError` if keys are missing."""
+    """Open storage, load keys and trust; raise :class:`KeyMaterialError` if keys are missing,
+    :class:`~provenance.ConfigurationError` if the object store is unusable."""
     signer = load_signer(settings)
     trust = settings.trust()
     timestamping = settings.timestamping()
-    blobs = BlobStore(settings.blob_dir)
+    blobs = open_blobs(settings)
     engine, sessions = open_database(settings)  # last: nothing after it can fail and leave it open
+    counters = make_engine(settings.database, durable=False)  # connects at its first use
+    from service.jobs.engine import open_jobs  # the jobs' tasks import this module
+
     return ServiceContext(
         settings=settings,
         engine=engine,
@@ -80,9 +110,11 @@ def build_context(settings: Settings) -> ServiceContext:
         blobs=blobs,
         signer=signer,
         trust=trust,
-        rate_limiter=RateLimiter(settings.rate_limit_per_minute),
-        public_limiter=RateLimiter(settings.public_verify_per_minute),
+        rate_limiter=RateLimiter(counters, "token", settings.rate_limit_per_minute),
+        public_limiter=RateLimiter(counters, "client", settings.public_verify_per_minute),
+        counters=counters,
         timestamping=timestamping,
+        jobs=open_jobs(settings, engine),
     )
 
 

@@ -7,10 +7,11 @@ logged; the signing key is read from ``keys_dir`` and must exist, or the service
 from __future__ import annotations
 
 import ipaddress
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -118,16 +119,113 @@ class Settings(BaseSettings):
     report_link_seconds: int = Field(default=15 * 60, ge=60, le=7 * 86400)
 
     # Object storage (service/store/): where blobs live; SQLite + local files stay the embedded default.
-    # (object-storage settings go here)
+    #: Where blobs live: ``local`` (fsynced files under ``data_dir/blobs``, one host) or ``s3`` (an
+    #: S3-compatible bucket shared by every host; credentials from the usual ``AWS_*`` variables or files).
+    blob_store: Literal["local", "s3"] = "local"
+    #: Bucket of the ``s3`` store (required with it; start-up checks it answers ``HeadBucket``).
+    s3_bucket: str | None = None
+    #: Prefix of every key in the bucket (e.g. ``provenance/``); keys are ``<prefix><aa>/<rest of sha256>``.
+    s3_prefix: str = ""
+    #: Endpoint of an S3-compatible server (MinIO, R2, Ceph RGW: ``https://host:port``). Unset: AWS S3.
+    s3_endpoint_url: str | None = None
+    #: Region of the bucket. Unset: boto3's own (``AWS_REGION``/``AWS_DEFAULT_REGION``, the config file).
+    s3_region: str | None = None
+    #: Public content, article texts and detached manifests: ``stream`` (the service sends the bytes) or
+    #: ``redirect`` (307 to a presigned URL of the bucket; needs ``blob_store = "s3"``, refused otherwise).
+    content_delivery: Literal["stream", "redirect"] = "stream"
+    #: Seconds a presigned download URL stays valid (redirects are cached for at most half of it).
+    presigned_url_seconds: int = Field(default=300, ge=10, le=7 * 86400)
+    #: Seconds an unreferenced object of the ``s3`` store is kept before ``gc`` removes it (no lock spans
+    #: hosts: an upload in progress has PUT objects no row references yet). At least the longest an upload
+    #: can take (``request_body_timeout`` + the parse deadline of ``max_upload_bytes`` + 600 s of PUTs).
+    gc_grace_seconds: float = 3600.0
+
+    @field_validator("s3_bucket")
+    @classmethod
+    def _check_s3_bucket(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{1,254}", value):
+            raise ValueError("s3_bucket: want a bucket name (letters, digits, '.', '-', '_'), not a URL or path")
+        return value
+
+    @field_validator("s3_prefix")
+    @classmethod
+    def _check_s3_prefix(cls, value: str) -> str:
+        if value.startswith("/") or len(value) > 512 or any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+            raise ValueError("s3_prefix: no leading '/', no control characters, at most 512 characters")
+        return value
+
+    @field_validator("s3_endpoint_url")
+    @classmethod
+    def _check_s3_endpoint(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"https?://[^\s/?#@]+(/[^\s?#]*)?", value):
+            raise ValueError("s3_endpoint_url: want http(s)://host[:port] (no credentials, query or fragment)")
+        return value
 
     # Background jobs (service/jobs/): re-verification, webhook delivery, garbage collection.
-    # (job settings go here)
+    #: PostgreSQL: also run background jobs in a worker thread of each serve process (SQLite always does;
+    #: PostgreSQL otherwise leaves them to ``provenance worker`` processes).
+    jobs_in_process: bool = False
+    #: Stored items re-verified per ``reverify_batch`` job (one transaction each).
+    reverify_batch_size: int = Field(default=500, ge=1, le=10_000)
+    #: Seconds between a worker's heartbeats.
+    job_heartbeat_seconds: float = Field(default=10.0, gt=0)
+    #: Seconds without a heartbeat after which a worker counts as dead and its running jobs are retried
+    #: by another worker (keep it a few heartbeats long).
+    job_stalled_seconds: float = Field(default=30.0, gt=0)
+    #: Attempts of a job that fails (an error, not a dead worker) before it stays ``failed``.
+    job_attempts: int = Field(default=5, ge=1)
 
     # Purge webhook (service/badges/webhooks.py): called whenever an item's badge changes.
-    # (webhook settings go here)
+    #: ``http(s)://`` URL POSTed a signed JSON list of changed items (for a CDN purge or the CMS); never
+    #: redirected. Unset: no webhook (and no network use for it).
+    webhook_url: str | None = None
+    #: HMAC-SHA256 key of the ``X-Provenance-Signature`` header (at least 16 characters); required with
+    #: ``webhook_url``.
+    webhook_secret: SecretStr | None = None
+    #: Seconds one webhook call may take in all (connect, send, answer); then it fails and is retried.
+    webhook_timeout: float = Field(default=5.0, gt=0, le=60)
 
-    # Many processes (service/store/changes.py, service/security/limits.py).
-    # (cross-process settings go here)
+    @field_validator("webhook_url")
+    @classmethod
+    def _check_webhook_url(cls, value: str | None) -> str | None:
+        from urllib.parse import urlsplit  # only here: the one setting that is a URL to call
+
+        if value is None:
+            return None
+        try:
+            url = urlsplit(value)
+            port_ok = url.port is None or url.port > 0
+        except ValueError:
+            url, port_ok = None, False
+        if url is None or url.scheme not in ("http", "https") or not url.hostname or not port_ok:
+            raise ValueError("webhook_url: want an http:// or https:// URL with a host, like https://cms.example/purge")
+        if url.username is not None or url.password is not None or url.fragment:
+            raise ValueError("webhook_url: no credentials or fragment in the URL (the signature authenticates)")
+        if len(value) > 2000 or any(c.isspace() or ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+            raise ValueError("webhook_url: at most 2000 characters, no spaces or control characters")
+        return value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _check_webhook_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError("webhook_secret: want at least 16 characters")
+        return value
+
+    @model_validator(mode="after")
+    def _check_together(self) -> Settings:
+        """Settings that only make sense with others (refused at start-up, where the operator sees it)."""
+        if self.blob_store == "s3" and self.s3_bucket is None:
+            raise ValueError("s3_bucket: required when blob_store is s3 (PROVENANCE_S3_BUCKET)")
+        if self.content_delivery == "redirect" and self.blob_store != "s3":
+            raise ValueError("content_delivery: redirect needs blob_store = s3 (local blobs have no URL to send)")
+        parse = self.parse_timeout + self.parse_timeout_per_mb * self.max_upload_bytes / (1024 * 1024)
+        longest = self.request_body_timeout + parse + 600.0
+        if self.gc_grace_seconds < longest:
+            raise ValueError(f"gc_grace_seconds: at least {longest:.0f} s, the longest an upload can take")
+        if self.webhook_url and self.webhook_secret is None:
+            raise ValueError("webhook_secret: required when webhook_url is set (receivers check the signature)")
+        return self
 
     @field_validator("trust_anchors", "tsa_anchors", mode="before")
     @classmethod

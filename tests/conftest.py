@@ -13,6 +13,7 @@ from provenance import FileKeySigner, TrustConfig
 from provenance.keys import Algorithm, IssuedChain, init_dev_keys, issue_chain
 from tests.browser_support import CHROMIUM, FLAGS
 from tests.databases import KINDS, Database, PostgresCluster
+from tests.objectstore import ObjectServer
 from tests.server_support import free_port
 
 EXTERNAL = Path(__file__).parent / "fixtures" / "external"
@@ -53,6 +54,14 @@ def postgres() -> Iterator[PostgresCluster]:
     cluster = PostgresCluster.start(free_port())
     yield cluster
     cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def object_server() -> Iterator[ObjectServer]:
+    """moto's S3 server on loopback for the whole session (started at first use); a bucket per test."""
+    server = ObjectServer.start(free_port())
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="session", params=KINDS)

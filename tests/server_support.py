@@ -34,7 +34,7 @@ class Server:
     keys: Path
     process: subprocess.Popen[bytes]
     log: Path
-    env: dict[str, str]  # what a command needs to reach this server's database
+    env: dict[str, str]  # what a command needs to reach this server's database and blob store (its settings)
     uploaded: list[dict[str, Any]] = field(default_factory=list)  # what a test uploaded, for later lookups
 
     def command(self, *args: str) -> subprocess.CompletedProcess[str]:
@@ -95,7 +95,7 @@ def serve(
             stderr=subprocess.STDOUT,
             env={**os.environ, **own, **(env or {})},
         )
-    server = Server(f"http://127.0.0.1:{port}", data, keys, proc, log, own)
+    server = Server(f"http://127.0.0.1:{port}", data, keys, proc, log, {**own, **(env or {})})
     try:
         for _ in range(400):
             try:

@@ -1228,7 +1228,8 @@ def test_failed_commit_is_a_500_with_no_row_and_a_retry_succeeds(
 def clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     """The rate limiter's clock, moved by hand (``clock[0]`` in seconds)."""
     now = [1000.0]
-    monkeypatch.setattr(limits, "time", types.SimpleNamespace(monotonic=lambda: now[0]))
+    # The limiter is shared by every process through the database, so it reads the wall clock.
+    monkeypatch.setattr(limits, "time", types.SimpleNamespace(time=lambda: now[0], monotonic=lambda: now[0]))
     return now
 
 

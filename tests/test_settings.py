@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,7 @@ import pytest
 from provenance import KeyMaterialError
 from provenance.keys import init_dev_keys, issue_chain
 from service.context import build_context
-from service.settings import load_settings
+from service.settings import Settings, load_settings
 
 
 def test_environment_and_toml(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -58,3 +59,10 @@ def test_service_refuses_to_start_without_keys(tmp_path: Path) -> None:
     with pytest.raises(KeyMaterialError) as info:
         build_context(settings)
     assert "provenance keys init" in info.value.diagnostics()
+
+
+def test_every_setting_is_in_the_readme_table() -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    table = readme.split("### Settings", 1)[1].split("\n## ", 1)[0].split("\n### ", 1)[0]
+    documented = set(re.findall(r"^\| `([a-z0-9_]+)` \|", table, re.MULTILINE))
+    assert documented == set(Settings.model_fields)

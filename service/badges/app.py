@@ -1,20 +1,23 @@
 """Public badge lookups: the hot path, served by a bare ASGI handler in front of FastAPI.
 
 ``GET /v1/badges/{ref}.svg|.json|.html`` and ``GET /v1/badges?refs=a,b,c``. No signing and no C2PA
-parsing here: the stored decision is read (at most once per ``badge_cache_seconds`` per ref and
-process) and the rendered response, its strong ETag included, is kept in memory. A new upload or a
-re-verification is visible within that interval. Every response is safe to embed: fixed vocabulary,
-``Content-Security-Policy``, ``nosniff``, no cookies.
+parsing here: the stored decision is read once and kept in memory, with the rendered response and its
+strong ETag, until the change feed (:mod:`service.store.changes`) says the item changed; so a new upload,
+a re-verification or a withdrawal committed by any process shows on every badge within
+``badge_cache_seconds``. Every response is safe to embed: fixed vocabulary, ``Content-Security-Policy``,
+``nosniff``, no cookies; and it names the item it shows in ``Surrogate-Key`` / ``Cache-Tag`` (plus
+``provenance-badge`` on every badge), so a CDN can purge it when the purge webhook says so.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
+import threading
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any, Final
 from urllib.parse import parse_qs
 
@@ -25,7 +28,8 @@ from provenance.vocabulary import LANGUAGES, preferred_language
 from service.badges import render
 from service.badges.decisions import find_decision
 from service.badges.render import BadgeDecision
-from service.cache import LRU
+from service.cache import BADGE_TAG, LRU, cache_tags
+from service.store.changes import Changed
 from service.store.ids import REF
 
 Scope = MutableMapping[str, Any]
@@ -33,6 +37,8 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+log = logging.getLogger("provenance.service")
 
 PREFIX: Final = "/v1/badges"
 MAX_BATCH: Final = 100
@@ -53,19 +59,27 @@ def negotiate_language(query_lang: str | None, accept_language: str | None) -> s
     return preferred_language(accept_language)
 
 
+def _tags(items: Iterable[str]) -> list[tuple[bytes, bytes]]:
+    return [(name.lower().encode(), value.encode()) for name, value in cache_tags(items, BADGE_TAG).items()]
+
+
 class _Cached:
     """A rendered response with its ASGI messages built once (reused for every request)."""
 
-    __slots__ = ("body", "etag", "expires", "not_modified", "refresh_at", "start", "status")
+    __slots__ = ("body", "etag", "not_modified", "start", "status")
 
     def __init__(
-        self, status: int, body: bytes, content_type: bytes, csp: bytes, cache_control: bytes, expires: float
+        self,
+        status: int,
+        body: bytes,
+        content_type: bytes,
+        csp: bytes,
+        cache_control: bytes,
+        tags: list[tuple[bytes, bytes]],
     ) -> None:
         self.status = status
         self.body = {"type": "http.response.body", "body": body}
         self.etag = b'"' + hashlib.sha256(body).hexdigest()[:32].encode() + b'"'
-        self.expires = expires
-        self.refresh_at = expires
         headers = [
             (b"content-type", content_type),
             (b"etag", self.etag),
@@ -74,6 +88,7 @@ class _Cached:
             (b"x-content-type-options", b"nosniff"),
             (b"access-control-allow-origin", b"*"),
             (b"vary", b"Accept-Language"),
+            *tags,
         ]
         self.start = {
             "type": "http.response.start",
@@ -85,16 +100,26 @@ class _Cached:
 
 
 _EMPTY_BODY: Final = {"type": "http.response.body", "body": b""}
+#: A decision looked up: the item id and its decision, both ``None`` for a ref that names nothing stored.
+_Found = tuple[str | None, BadgeDecision | None]
+_UNKNOWN: Final[_Found] = (None, None)
+#: The cache serves while the listener's last read started at most this many ``badge_cache_seconds``
+#: (plus :data:`_STEP_SLACK` seconds) ago: two reads missed, and it is out of step.
+_STEP_PERIODS: Final = 2.0
+_STEP_SLACK: Final = 0.5
 
 
 class BadgeService:
     """Decisions from the database, rendered responses cached in memory (bounded, least recently used).
 
-    Freshness: a cached badge is served as it is for the first half of ``badge_cache_seconds``; in the
-    second half it is still served while one background refresh per badge re-reads the decision
-    (so a busy badge never sends a burst of requests to the database); once ``badge_cache_seconds``
-    have passed it is never served: the request re-reads the decision. So a change committed to the
-    database shows on every badge within ``badge_cache_seconds``, idle spells included.
+    Freshness: a cached decision (and its rendered responses) is kept until the change feed names its ref:
+    this process's :class:`~service.store.changes.ChangeListener` reads the feed every
+    ``badge_cache_seconds`` (at once on a PostgreSQL ``NOTIFY`` or a commit of this process) and
+    :meth:`apply` forgets exactly the refs that changed (a trust change, or a listener that fell behind:
+    everything). The cache serves only while the listener is in step: if its last read started more than
+    two ``badge_cache_seconds`` ago (it fails, or is stuck), the cache is dropped, this is logged, and every
+    request reads the database until the listener catches up. A response rendered from a read that a
+    change overtook is not kept. ``cache_seconds=0``: nothing is cached.
     """
 
     def __init__(
@@ -107,74 +132,103 @@ class BadgeService:
         self.sessions = sessions
         self.cache_seconds = cache_seconds
         self.cache_control = f"public, max-age={max_age}".encode()
+        self.in_step_seconds = _STEP_PERIODS * cache_seconds + _STEP_SLACK
         self._cache: LRU[tuple[str, str, str], _Cached] = LRU(max_entries)
-        self._decisions: LRU[str, tuple[float, BadgeDecision | None]] = LRU(max_entries)
-        self._refreshing: set[tuple[str, str, str]] = set()
-        self._refresher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="badge-refresh")
+        self._decisions: LRU[str, _Found] = LRU(max_entries)
+        self._lock = threading.Lock()
+        self._generation = 0  # bumped by every forget: a read that started before it is not kept
+        self._synced_at = float("-inf")  # monotonic start of the listener's last read
+        self._out_of_step = False
+        self._followed = False  # a change listener has handed over its first read
 
     def clear(self) -> None:
-        self._cache.clear()
-        self._decisions.clear()
+        with self._lock:
+            self._generation += 1
+            self._cache.clear()
+            self._decisions.clear()
 
-    def close(self) -> None:
-        """Stop background refreshes (waiting for one under way) before the database is closed."""
-        self._refresher.shutdown(wait=True, cancel_futures=True)
+    def forget(self, refs: Iterable[str]) -> None:
+        """Drop the decisions and every rendered response of ``refs``."""
+        with self._lock:
+            self._generation += 1
+            for ref in refs:
+                self._decisions.discard(ref)
+                for fmt in _FORMATS:
+                    for lang in LANGUAGES:
+                        self._cache.discard((ref, fmt, lang))
 
-    def _decision(self, ref: str, now: float, *, fresh: bool = False) -> BadgeDecision | None:
-        hit = None if fresh else self._decisions.get(ref)
-        if hit is not None and hit[0] > now:
-            return hit[1]
+    def apply(self, changed: Changed, started: float) -> None:
+        """Forget what ``changed`` names; every change committed before ``started`` (monotonic) is now applied."""
+        if changed.trust or changed.everything:
+            self.clear()
+        elif changed.refs:
+            self.forget(changed.refs)
+        self._synced_at = started
+        self._followed = True
+        if self._out_of_step:
+            self._out_of_step = False
+            log.info("badge cache: in step with the change feed again")
+
+    def _in_step(self, now: float) -> bool:
+        if now - self._synced_at <= self.in_step_seconds:
+            return True
+        if self.cache_seconds > 0 and self._followed and not self._out_of_step:
+            self._out_of_step = True
+            log.warning(
+                "badge cache: the change feed was last read %.1f s ago; badges are read from the database",
+                now - self._synced_at,
+            )
+            self.clear()
+        return False
+
+    def _keep(self, generation: int, put: Callable[[], None]) -> None:
+        with self._lock:
+            if generation == self._generation and self.cache_seconds > 0:
+                put()
+
+    def _decision(self, ref: str, generation: int) -> _Found:
+        if self._in_step(time.monotonic()):
+            hit = self._decisions.get(ref)
+            if hit is not None:
+                return hit
         with self.sessions() as session:
-            decision = find_decision(session, ref)
-        self._decisions.put(ref, (now + self.cache_seconds, decision))
-        return decision
+            found: _Found = find_decision(session, ref) or _UNKNOWN
+        self._keep(generation, lambda: self._decisions.put(ref, found))
+        return found
 
-    def render(self, ref: str, fmt: str, lang: str, *, fresh: bool = False) -> _Cached:
-        """Render and cache the response for one badge (blocking: may read the database).
-
-        ``fresh`` re-reads the decision even if one is cached (a refresh must see new commits).
-        """
-        now = time.monotonic()
+    def render(self, ref: str, fmt: str, lang: str) -> _Cached:
+        """Render and cache the response for one badge (blocking: may read the database)."""
+        generation = self._generation  # before the read: a change applied after it voids what is read
         content_type, csp, renderer = _FORMATS[fmt]
-        decision = self._decision(ref, now, fresh=fresh)
-        expires = now + self.cache_seconds
+        item, decision = self._decision(ref, generation)
         if decision is None:
             body = json.dumps({"type": "/problems/not-found", "title": "Unknown badge", "status": 404}).encode()
-            cached = _Cached(404, body, b"application/problem+json", b"default-src 'none'", b"", expires)
+            cached = _Cached(404, body, b"application/problem+json", b"default-src 'none'", b"", _tags([ref]))
         else:
-            cached = _Cached(200, renderer(decision, lang), content_type, csp, self.cache_control, expires)
-        cached.refresh_at = now + self.cache_seconds / 2
-        self._cache.put((ref, fmt, lang), cached)
+            # The ref too: a digest ref may answer with another item after a later upload of the same bytes.
+            tags = _tags([item, ref] if item else [ref])
+            cached = _Cached(200, renderer(decision, lang), content_type, csp, self.cache_control, tags)
+        self._keep(generation, lambda: self._cache.put((ref, fmt, lang), cached))
         return cached
-
-    def _refresh(self, key: tuple[str, str, str]) -> None:
-        try:
-            self.render(*key, fresh=True)
-        finally:
-            self._refreshing.discard(key)
 
     def cached(self, ref: str, fmt: str, lang: str) -> _Cached | None:
-        """The response if it may still be served from memory (never blocks); in the second half of its
-        life it also starts one background refresh. ``None``: the caller renders it now."""
-        key = (ref, fmt, lang)
-        cached = self._cache.get(key)
-        if cached is None:
+        """The response if it may be served from memory (never blocks); ``None``: the caller renders it now."""
+        if not self._in_step(time.monotonic()):
             return None
-        now = time.monotonic()
-        if now >= cached.expires:
-            return None  # too old to serve: the change it may hide is older than badge_cache_seconds
-        if now >= cached.refresh_at and cached.status == 200 and key not in self._refreshing:
-            self._refreshing.add(key)
-            self._refresher.submit(self._refresh, key)
-        return cached
+        return self._cache.get((ref, fmt, lang))
 
-    def batch(self, refs: list[str], lang: str) -> bytes:
-        now = time.monotonic()
+    def batch(self, refs: list[str], lang: str) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+        """The batch body, and its cache tags (every item it names)."""
+        generation = self._generation
         out: dict[str, object] = {}
+        items: list[str] = []
         for ref in refs:
-            decision = self._decision(ref, now) if REF.fullmatch(ref) else None
+            item, decision = self._decision(ref, generation) if REF.fullmatch(ref) else _UNKNOWN
             out[ref] = render.as_dict(decision, lang) if decision else None
-        return json.dumps({"badges": out, "lang": lang}, ensure_ascii=False, separators=(",", ":")).encode()
+            if item:
+                items += [item, ref]
+        body = json.dumps({"badges": out, "lang": lang}, ensure_ascii=False, separators=(",", ":")).encode()
+        return body, _tags(items)
 
 
 _KINDS: Final = {
@@ -263,7 +317,7 @@ class BadgeApp:
         if not refs or len(refs) > MAX_BATCH:
             await self._send(send, *_problem(400, f"refs must list 1 to {MAX_BATCH} badge references"), head)
             return
-        body = await anyio.to_thread.run_sync(self.service.batch, refs, lang)
+        body, tags = await anyio.to_thread.run_sync(self.service.batch, refs, lang)
         headers = [
             (b"content-type", b"application/json"),
             (b"cache-control", self.service.cache_control),
@@ -271,6 +325,7 @@ class BadgeApp:
             (b"x-content-type-options", b"nosniff"),
             (b"content-security-policy", b"default-src 'none'"),
             (b"vary", b"Accept-Language"),
+            *tags,
         ]
         await self._send(send, 200, headers, body, head)
 

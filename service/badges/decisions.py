@@ -102,8 +102,14 @@ def decision_of(session: Session, ref: str, row: Asset | ArticleVersion) -> Badg
     return _withdrawn(_from_version(ref, row), queries.withdrawal(session, row.article_id))
 
 
-def find_decision(session: Session, ref: str) -> BadgeDecision | None:
-    """The stored decision for ``ref`` (asset id, article id, or sha256 of original/stamped bytes).
+def item_id(row: Asset | ArticleVersion) -> str:
+    """The id of the item a stored row belongs to: the asset's, or the article's (every version shares it)."""
+    return row.id if isinstance(row, Asset) else row.article_id
+
+
+def find_decision(session: Session, ref: str) -> tuple[str, BadgeDecision] | None:
+    """The id of the item ``ref`` (asset id, article id, or sha256 of original/stamped bytes) resolves to,
+    and its stored decision; ``None`` when it names nothing stored.
 
     A withdrawn item's decision is the ``withdrawn`` state. A ``sha256-`` ref answers with the strongest of
     the assets sharing the bytes (:func:`strongest`), withdrawn or not: withdrawing that one makes the badge
@@ -111,6 +117,6 @@ def find_decision(session: Session, ref: str) -> BadgeDecision | None:
     """
     if ref.startswith("img_"):  # the most looked-up kind: the asset and its withdrawal in one query
         found = queries.asset_with_withdrawal(session, ref)
-        return _withdrawn(_from_asset(ref, found[0]), found[1]) if found else None
+        return (found[0].id, _withdrawn(_from_asset(ref, found[0]), found[1])) if found else None
     row = stored_item(session, ref)
-    return decision_of(session, ref, row) if row is not None else None
+    return (item_id(row), decision_of(session, ref, row)) if row is not None else None

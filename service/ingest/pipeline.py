@@ -66,8 +66,7 @@ def _commit(ctx: ServiceContext, row: Asset | ArticleVersion, event: AuditEvent,
 
 def _discard(ctx: ServiceContext, digest: str) -> None:
     """Remove a blob only this request made (a stamped output: its manifest is unique to one signing)."""
-    with contextlib.suppress(OSError):
-        ctx.blobs.path(digest).unlink()
+    ctx.blobs.discard(digest)  # best-effort: one left behind is an orphan the collector removes
 
 
 def _signed_facts(payload: ArticlePayload) -> tuple[object, ...]:

@@ -15,6 +15,7 @@ import zlib
 from pathlib import Path
 from typing import Annotated, Final
 
+import anyio
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
@@ -23,6 +24,7 @@ from provenance import ProvenanceError
 from service import problems
 from service.audit import reports
 from service.audit.verify import VERIFY_BODY, verify_bytes
+from service.cache import BADGE_TAG, cache_tags
 from service.context import ServiceContext
 from service.deps import ContextDep
 from service.ingest.forms import read_form
@@ -124,7 +126,7 @@ async def verify_submit(
     request: Request, ctx: ContextDep, lang: LangQuery = None, accept_language: AcceptLanguage = None
 ) -> HTMLResponse:
     lang = page_language(lang, accept_language)
-    wait = _limited(request, ctx)
+    wait = await anyio.to_thread.run_sync(_limited, request, ctx)  # a database write: off the event loop
     if wait:  # before the body is read: a limited client's upload costs nothing
         limited = _verify_page(lang, status=429, error=WORDS[lang]["too_many"])
         limited.headers["Retry-After"] = str(max(1, math.ceil(wait)))
@@ -164,7 +166,9 @@ def verify_item(
     if item.state == "withdrawn":
         raise Problem(410, "withdrawn", "Withdrawn", "this item was withdrawn by its publisher")
     s = reports.summary(item.verdict, lang, decision=(item.state, item.labels))
-    return page("verify_item.html", lang, scripts=[], item=item, s=s, codes=reports.codes(item.verdict))
+    response = page("verify_item.html", lang, scripts=[], item=item, s=s, codes=reports.codes(item.verdict))
+    response.headers.update(cache_tags([item.id, ref], BADGE_TAG))  # purged with the item's badges
+    return response
 
 
 # --- sign-in and sign-out of auditors ------------------------------------------------------------------------
@@ -174,6 +178,7 @@ _WHY: Final = {"expired": "signin_expired", "link": "signin_link", "signed-out":
 
 
 def _limited(request: Request, ctx: ServiceContext) -> float:
+    """Seconds until this client address may post again (0: now); shared by every process of the deployment."""
     client = request.client.host if request.client else "unknown"
     return ctx.public_limiter.allow(zlib.crc32(client.encode()))
 
@@ -241,7 +246,7 @@ async def sign_in(
     lang = page_language(lang, accept_language)
     form = await request.form()
     next_path = _next(form.get("next"))
-    wait = _limited(request, ctx)
+    wait = await anyio.to_thread.run_sync(_limited, request, ctx)  # a database write: off the event loop
     if wait:
         limited = _signin_page(request, ctx, lang, next_path, message="signin_too_many", status=429)
         limited.headers["Retry-After"] = str(max(1, math.ceil(wait)))

@@ -1,14 +1,22 @@
 """The stored record: an asset or article version by id, the public downloads of its bytes, the finders
 (``GET /v1/assets``, ``GET /v1/articles``) and withdrawals (see :mod:`service.records.find` and
-:mod:`service.records.withdraw`)."""
+:mod:`service.records.withdraw`).
+
+Public bytes are streamed, or with ``content_delivery = "redirect"`` answered by a 307 to a presigned URL of
+the object store; either way only after the withdrawal check (a withdrawn item is a 410, never a redirect),
+and with the CDN cache tags that name the item (:func:`service.cache.cache_tags`).
+"""
 
 from __future__ import annotations
 
 import hashlib
 
 from fastapi import APIRouter, Request, Response
+from fastapi.responses import RedirectResponse
 
 from service import problems
+from service.cache import CONTENT_TAG, cache_tags
+from service.context import ServiceContext
 from service.deps import ContextDep, PublicBaseDep
 from service.records import withdraw as withdrawals
 from service.records.find import (
@@ -38,6 +46,23 @@ PUBLIC_BYTES = {**problems.responses(404), **GONE}
 READ_ERRORS = {**problems.responses(404, 422), **GONE}
 FIND_ERRORS = problems.responses(401, 403, 422, 429)
 DECIDE_ERRORS = {**problems.responses(401, 403, 404, 422, 429), **withdrawals.CONFLICT}
+PUBLIC_CONTENT = {**PUBLIC_BYTES, 307: {"description": "With `content_delivery = redirect`: a presigned URL"}}
+VERSION_CONTENT = {**READ_ERRORS, **PUBLIC_CONTENT}
+
+
+def content_response(
+    request: Request, ctx: ServiceContext, item_id: str, digest: str, media_type: str, **headers: str
+) -> Response:
+    """The blob ``digest`` of a published item: a 307 to the store's own URL when ``content_delivery`` is
+    ``redirect`` (cacheable for half the URL's life, so a cached redirect still leads somewhere), otherwise
+    the bytes. The caller has already refused a withdrawn item."""
+    tags = cache_tags([item_id], CONTENT_TAG)
+    seconds = ctx.settings.presigned_url_seconds
+    url = ctx.blobs.download_url(digest, media_type, seconds) if ctx.settings.content_delivery == "redirect" else None
+    if url is not None:
+        cache = {"Cache-Control": f"public, max-age={seconds // 2}", "X-Content-Type-Options": "nosniff"}
+        return RedirectResponse(url, status_code=307, headers={**cache, **tags, **headers})
+    return blob_response(request, ctx.blobs.get(digest), media_type, digest, **tags, **headers)
 
 
 @router.get(
@@ -128,11 +153,11 @@ def get_asset(ctx: ContextDep, base: PublicBaseDep, asset_id: str) -> AssetPubli
 
 
 @router.get(
-    "/v1/assets/{asset_id}/content", summary="The stamped bytes", response_class=Response, responses=PUBLIC_BYTES
+    "/v1/assets/{asset_id}/content", summary="The stamped bytes", response_class=Response, responses=PUBLIC_CONTENT
 )
 def get_content(request: Request, ctx: ContextDep, asset_id: str) -> Response:
     row = published_asset_row(ctx, asset_id)
-    return blob_response(request, ctx.blobs.get(row.stamped_sha256), row.media_type, row.stamped_sha256)
+    return content_response(request, ctx, row.id, row.stamped_sha256, row.media_type)
 
 
 @router.get(
@@ -143,20 +168,21 @@ def get_content(request: Request, ctx: ContextDep, asset_id: str) -> Response:
 )
 def get_manifest(request: Request, ctx: ContextDep, asset_id: str) -> Response:
     row = published_asset_row(ctx, asset_id)
-    return blob_response(request, row.manifest, "application/c2pa", hashlib.sha256(row.manifest).hexdigest())
+    digest = hashlib.sha256(row.manifest).hexdigest()  # kept in the row, not in the blob store: always streamed
+    return blob_response(request, row.manifest, "application/c2pa", digest, **cache_tags([row.id], CONTENT_TAG))
 
 
 @router.get(
     "/v1/articles/{article_id}/v{version}.txt",
     summary="Canonical text of a version",
     response_class=Response,
-    responses=READ_ERRORS,
+    responses=VERSION_CONTENT,
 )
 def get_text(request: Request, ctx: ContextDep, article_id: str, version: Version) -> Response:
     row = published_version_row(ctx, article_id, version)
     manifest = f"/v1/articles/{article_id}/v{version}.c2pa"
-    return blob_response(
-        request, ctx.blobs.get(row.text_sha256), "text/plain; charset=utf-8", row.text_sha256,
+    return content_response(
+        request, ctx, row.article_id, row.text_sha256, "text/plain; charset=utf-8",
         Link=f'<{manifest}>; rel="c2pa-manifest"',
     )  # fmt: skip
 
@@ -165,8 +191,8 @@ def get_text(request: Request, ctx: ContextDep, article_id: str, version: Versio
     "/v1/articles/{article_id}/v{version}.c2pa",
     summary="Detached manifest of a version",
     response_class=Response,
-    responses=READ_ERRORS,
+    responses=VERSION_CONTENT,
 )
 def get_article_manifest(request: Request, ctx: ContextDep, article_id: str, version: Version) -> Response:
     row = published_version_row(ctx, article_id, version)
-    return blob_response(request, ctx.blobs.get(row.manifest_sha256), "application/c2pa", row.manifest_sha256)
+    return content_response(request, ctx, row.article_id, row.manifest_sha256, "application/c2pa")

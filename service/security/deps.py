@@ -50,8 +50,13 @@ def _audit_refusal(request: Request, session: Session, caller: Caller | None, re
 
 
 def _within_rate(request: Request, ctx: ServiceContext, caller: Caller) -> None:
-    """Raise the 429 problem (with ``Retry-After``) when ``caller``'s token is over its rate limit."""
-    wait = ctx.rate_limiter.allow(caller.token_id)
+    """Raise the 429 problem (with ``Retry-After``) when ``caller``'s token is over its rate limit (counted
+    across every process; a counter the database cannot update admits the request, logged)."""
+    try:
+        wait = ctx.rate_limiter.allow(caller.token_id)
+    except SQLAlchemyError as exc:
+        log.warning("rate limit not checked: the counter could not be updated (%s)", type(exc).__name__)
+        return
     if wait:
         request.app.state.metrics.reject("rate_limited")
         problem = Problem(429, "rate-limited", "Too many requests", "slow down: per-token rate limit reached")

@@ -1,4 +1,10 @@
-"""Per-process limits on callers: request rates per token or client, and how many refusals get an audit row.
+"""Limits on callers: request rates per token or client (shared by every process), and how many refusals
+get an audit row (per process).
+
+Rates are token buckets kept in the database (``rate_buckets``), so N processes enforce one limit, not N:
+each request is one atomic upsert (``INSERT … ON CONFLICT … DO UPDATE … RETURNING``, SQLite ≥ 3.35 and
+PostgreSQL) on an engine whose commits do not wait for the disk (a bucket lost in a power cut gives a
+caller a few requests more, never breaks the database).
 
 Refused requests are audited within a bound (:class:`RefusalAudit`): flooding the service with bad
 tokens cannot grow the audit log faster than one row per allowed refusal plus one summary per minute.
@@ -7,38 +13,68 @@ tokens cannot grow the audit log faster than one row per allowed refusal plus on
 from __future__ import annotations
 
 import datetime as dt
+import math
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Final
 
-from service.cache import LRU
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+
 from service.store.db import AuditEvent, utcnow
+
+#: Seconds between prunings of idle buckets by one process.
+PRUNE_SECONDS: Final = 60.0
+
+# Refill the bucket for the time since its last request, then take one token if there is one (SET sees the
+# row as it was). Portable: CASE, not LEAST/MIN.
+_REFILLED: Final = (
+    "CASE WHEN rate_buckets.tokens + (:now - rate_buckets.at) * :rate > :capacity THEN :capacity "
+    "ELSE rate_buckets.tokens + (:now - rate_buckets.at) * :rate END"
+)
+_TAKE: Final = text(
+    "INSERT INTO rate_buckets (bucket, tokens, at, allowed) VALUES (:bucket, :capacity - 1, :now, 1) "  # noqa: S608 (a constant is formatted in; values are bound)
+    "ON CONFLICT (bucket) DO UPDATE SET "
+    f"tokens = CASE WHEN {_REFILLED} >= 1 THEN {_REFILLED} - 1 ELSE {_REFILLED} END, "
+    f"allowed = CASE WHEN {_REFILLED} >= 1 THEN 1 ELSE 0 END, at = :now "
+    "RETURNING tokens, allowed"
+)
+# A bucket idle for a full refill is full again: the same as no row.
+_PRUNE: Final = text("DELETE FROM rate_buckets WHERE at < :before")
 
 
 class RateLimiter:
-    """A token bucket per key (a token id, or a client address hash; per process):
-    ``per_minute`` requests, bursting up to the same."""
+    """A token bucket per key (a token id, or a client address hash), shared by every process:
+    ``per_minute`` requests, bursting up to the same. Time is the wall clock (``clock``), which the
+    processes of a deployment share."""
 
-    def __init__(self, per_minute: int) -> None:
+    def __init__(self, engine: Engine, name: str, per_minute: int, clock: Callable[[], float] | None = None) -> None:
+        self.engine = engine
+        self.name = name
         self.rate = per_minute / 60.0
         self.capacity = float(per_minute)
-        # Bounded: many distinct clients must not grow memory forever (the least recently seen go first).
-        self._buckets: LRU[int, tuple[float, float]] = LRU(100_000)
+        self.clock = clock or (lambda: time.time())
+        self._pruned = -math.inf
         self._lock = threading.Lock()
-        self.clock = time.monotonic
 
-    def allow(self, key: int) -> float:
-        """0 if the request may go ahead, else the seconds until it may."""
+    def allow(self, key: int | str) -> float:
+        """0 if the request may go ahead (one token is taken), else the seconds until it may."""
+        if self.capacity < 1:
+            return math.inf
         now = self.clock()
+        params = {"bucket": f"{self.name}:{key}", "now": now, "rate": self.rate, "capacity": self.capacity}
         with self._lock:
-            tokens, last = self._buckets.get(key) or (self.capacity, now)
-            tokens = min(self.capacity, tokens + (now - last) * self.rate)
-            if tokens < 1.0:
-                self._buckets.put(key, (tokens, now))
-                return (1.0 - tokens) / self.rate if self.rate > 0 else float("inf")
-            self._buckets.put(key, (tokens - 1.0, now))
-            return 0.0
+            prune = now - self._pruned >= PRUNE_SECONDS
+            if prune:
+                self._pruned = now
+        with self.engine.begin() as connection:
+            if prune:
+                connection.execute(_PRUNE, {"before": now - 60.0})
+            tokens, allowed = connection.execute(_TAKE, params).one()
+        return 0.0 if allowed else (1.0 - tokens) / self.rate
 
 
 @dataclass(frozen=True)

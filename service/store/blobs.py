@@ -1,13 +1,20 @@
-"""Content-addressed blob store on local disk.
+"""The blob store: its interface (:class:`Blobs`) and the local store on disk (:class:`LocalBlobStore`).
 
-Invariants:
+Every caller reaches blobs through :class:`Blobs` (``ctx.blobs``) and never learns which store it has: the
+local fsynced store below (the embedded default) or S3-compatible object storage
+(:class:`service.store.objects.ObjectStore`), chosen by the ``blob_store`` setting. Both keep the same
+contract: blobs are named by the sha256 of their content; :meth:`Blobs.writing` gives a writer whose
+``put`` (or ``stage`` then ``commit``) returns only once the blob is durably stored, so the row that
+points at it commits after it; a refused write raises a :class:`~service.store.errors.StorageError`.
+
+Invariants of the local store:
 
 - **Durable.** A blob file, once visible under its name, is complete and on stable storage. Writes go to
   a temporary file (``.incoming-*``) in the blob's fan-out directory, are fsynced, renamed into place,
   and the directory is fsynced; a fan-out directory a write creates is first fsynced into the root, so
   a crash cannot take the directory (and every blob in it) away from under a committed row. Names are
   the sha256 of the content (server-generated; nothing from the request reaches a path).
-- **Collectable, never while in use.** Every write happens inside :meth:`BlobStore.writing`, which holds
+- **Collectable, never while in use.** Every write happens inside :meth:`LocalBlobStore.writing`, which holds
   the store's shared lock until the row pointing at the blobs has committed (or the request failed); the
   collector (:mod:`service.store.gc`) removes only under the exclusive lock. A blob or temporary file no
   row references while the exclusive lock is held is therefore truly orphaned. A crash may leave an
@@ -16,9 +23,9 @@ Invariants:
   :class:`~service.store.errors.StorageError` and leaves no temporary file.
 
 The lock is an ``flock`` on a file beside the root (``blobs.lock`` next to ``blobs/``): the blob
-directory is shared by the processes of one host (object storage shared between hosts is a later
-issue). Beside, not inside: the store's tree holds only blobs, and a read-only blob mount can still be
-locked.
+directory is shared by the processes of one host (hosts share a bucket instead: see
+:mod:`service.store.objects`). Beside, not inside: the store's tree holds only blobs, and a read-only
+blob mount can still be locked.
 """
 
 from __future__ import annotations
@@ -34,10 +41,10 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Final, Protocol
 
 from service.store.errors import (
     FULL_ERRNOS,
@@ -66,8 +73,65 @@ class StoreBusyError(StorageUnavailableError):
     """The store's lock could not be had in time (uploads in progress, or a collection batch running)."""
 
 
-class BlobStore:
-    """Blobs under ``root/ab/cdef…`` by sha256."""
+class StagedBlob(Protocol):
+    """A blob written but not yet stored under its name (:meth:`BlobWriter.stage`)."""
+
+    digest: str
+
+    def commit(self) -> str:
+        """Store the blob under its name, durably; return its digest. Raises :class:`StorageError`."""
+        ...
+
+    def discard(self) -> None:
+        """Forget the blob without storing it (best-effort, never raises)."""
+        ...
+
+
+class BlobWriter(Protocol):
+    """Writes blobs while :meth:`Blobs.writing` is open."""
+
+    def put(self, data: bytes, digest: str | None = None) -> str:
+        """Store ``data`` durably; return its sha256 (``digest`` if the caller already has it). Idempotent.
+        Raises :class:`StorageError` when the store refuses the write."""
+        ...
+
+    def stage(self, data: bytes, digest: str | None = None) -> StagedBlob:
+        """Prepare a write of ``data`` whose :meth:`StagedBlob.commit` stores it (the slow part of a local
+        write, the fsync, overlaps other work). Raises :class:`StorageError`."""
+        ...
+
+
+class Blobs(Protocol):
+    """A content-addressed blob store, whichever it is (the one type callers see as ``ctx.blobs``)."""
+
+    def get(self, digest: str) -> bytes:
+        """The blob's bytes; raises ``FileNotFoundError`` if absent, :class:`StorageError` if unreachable."""
+        ...
+
+    def exists(self, digest: str) -> bool: ...
+
+    def writing(self) -> AbstractContextManager[BlobWriter]:
+        """A writer; keep the block open until the row that points at the written blobs has committed
+        (or the request failed): the collector keeps off what an open block wrote."""
+        ...
+
+    def discard(self, digest: str) -> None:
+        """Remove a blob only the caller made, after its row failed to commit (best-effort, never raises:
+        one left behind is an orphan the collector removes)."""
+        ...
+
+    def check_writable(self) -> None:
+        """Raise :class:`StorageError` unless the store takes a write now (the readiness probe)."""
+        ...
+
+    def download_url(self, digest: str, media_type: str, seconds: int) -> str | None:
+        """A URL that serves the blob directly for ``seconds`` (object storage: presigned), or None when the
+        store has none and the service streams the bytes itself."""
+        ...
+
+
+class LocalBlobStore:
+    """Blobs under ``root/ab/cdef…`` by sha256, on a local file system shared by the processes of one host."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -101,8 +165,15 @@ class BlobStore:
     def exists(self, digest: str) -> bool:
         return self.path(digest).exists()
 
+    def discard(self, digest: str) -> None:
+        with contextlib.suppress(OSError):
+            self.path(digest).unlink()
+
+    def download_url(self, digest: str, media_type: str, seconds: int) -> None:
+        return None  # the service streams local blobs itself
+
     @contextmanager
-    def writing(self, wait: float = WRITE_LOCK_WAIT) -> Iterator[BlobWriter]:
+    def writing(self, wait: float = WRITE_LOCK_WAIT) -> Iterator[LocalBlobWriter]:
         """A writer, with the store's shared lock held until the block ends.
 
         Keep the block open until the row that points at the written blobs has committed (or the request
@@ -112,7 +183,7 @@ class BlobStore:
         seconds, :class:`StorageError` if the lock file cannot be opened.
         """
         fd = self._open_lock()
-        writer = BlobWriter(self)
+        writer = LocalBlobWriter(self)
         try:
             if not _acquire(fd, fcntl.LOCK_SH, wait):
                 raise StoreBusyError(
@@ -192,10 +263,14 @@ class BlobStore:
         self._durable.add(directory.name)
 
 
-class BlobWriter:
-    """Writes into a :class:`BlobStore` while its shared lock is held; made by :meth:`BlobStore.writing`."""
+#: The local store's former name (kept for callers that construct it directly).
+BlobStore = LocalBlobStore
 
-    def __init__(self, store: BlobStore) -> None:
+
+class LocalBlobWriter:
+    """Writes into a :class:`LocalBlobStore` while its shared lock is held; made by its ``writing()``."""
+
+    def __init__(self, store: LocalBlobStore) -> None:
         self.store = store
         self.active = True
 

@@ -9,17 +9,23 @@ asset's ``external_id``) are copied out of the declaration or the signed article
 stored, and every label is one row of ``asset_labels`` / ``article_labels`` (a JSON list cannot be indexed
 portably). :func:`_index_labels` keeps those rows equal to ``labels`` on every flush, whoever changes them
 (ingest, re-verification), so a filter by label never disagrees with the stored decision.
+
+The change feed: :func:`_announce_changes` adds a :class:`Change` row to the flush of every change of what a
+badge shows (a new asset or article version, a changed decision, a withdrawal or reinstatement), so no writer
+can forget one and none is announced unless its transaction commits; on PostgreSQL :func:`_notify_changes`
+also sends ``NOTIFY provenance_changes`` in that transaction (delivered at commit).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Final
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     DateTime,
+    Float,
     ForeignKey,
     ForeignKeyConstraint,
     Index,
@@ -30,6 +36,7 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    text,
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, attributes, mapped_column, relationship, sessionmaker
@@ -239,6 +246,18 @@ class Change(Base):
     __table_args__ = (Index("ix_changes_delivered_at_seq", "delivered_at", "seq"),)
 
 
+class RateBucket(Base):
+    """One rate-limited caller's token bucket, shared by every process
+    (:class:`service.security.limits.RateLimiter`; a bucket idle long enough to be full again is pruned)."""
+
+    __tablename__ = "rate_buckets"
+
+    bucket: Mapped[str] = mapped_column(String(80), primary_key=True)  # the limiter's name and the caller's key
+    tokens: Mapped[float] = mapped_column(Float)  # requests still allowed at ``at``
+    at: Mapped[float] = mapped_column(Float, index=True)  # Unix seconds of the last request counted
+    allowed: Mapped[int] = mapped_column(Integer)  # 1: the last request took a token; 0: it was refused
+
+
 class ServiceState(Base):
     """Small key/value facts about the deployment (e.g. the trust fingerprint decisions were made with)."""
 
@@ -285,16 +304,71 @@ def _index_labels(session: Session, _context: Any, _instances: Any) -> None:
             row.label_rows = [*kept, *added]
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for ``url``; SQLite gets WAL, full fsync on commit, foreign keys and a busy timeout."""
-    engine = create_engine(url, pool_pre_ping=not url.startswith("sqlite"))
+#: What a badge shows of a stored row: a change of any of these is a ``reverified`` change of the feed.
+_DECISION: Final = ("state", "labels", "verdict")
+#: The channel every process's change listener LISTENs on (PostgreSQL).
+NOTIFY_CHANNEL: Final = "provenance_changes"
+
+
+def _decision_changed(row: Asset | ArticleVersion) -> bool:
+    for name in _DECISION:
+        history = attributes.get_history(row, name)
+        if history.added and (not history.deleted or history.deleted[0] != history.added[0]):
+            return True  # an equal value set again (a re-verification that changed nothing) is no change
+    return False
+
+
+def _item_ref(row: Asset | ArticleVersion) -> tuple[str, str]:
+    return ("image", row.id) if isinstance(row, Asset) else ("article", row.article_id)
+
+
+@event.listens_for(Session, "before_flush")
+def _announce_changes(session: Session, _context: Any, _instances: Any) -> None:
+    """One :class:`Change` per item whose badge this flush changes, flushed with it (same transaction)."""
+    announced: dict[tuple[str, str], str] = {}
+    for row in session.new:
+        if isinstance(row, Asset | ArticleVersion):
+            announced.setdefault(_item_ref(row), "stamped")
+        elif isinstance(row, Withdrawal):
+            announced[(row.kind, row.item_id)] = "withdrawn"
+    for row in session.dirty:
+        if isinstance(row, Asset | ArticleVersion) and _decision_changed(row):
+            announced.setdefault(_item_ref(row), "reverified")
+    for row in session.deleted:
+        if isinstance(row, Withdrawal):
+            announced[(row.kind, row.item_id)] = "reinstated"
+    for (kind, ref), reason in announced.items():
+        session.add(Change(kind=kind, ref=ref, reason=reason))
+
+
+@event.listens_for(Session, "after_flush")
+def _notify_changes(session: Session, _context: Any) -> None:
+    """On PostgreSQL, wake every process's change listener when this transaction commits (a rolled-back
+    transaction notifies nobody; repeats within one transaction are delivered once)."""
+    if not any(isinstance(row, Change) for row in session.new):
+        return
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_notify(:channel, '')"), {"channel": NOTIFY_CHANNEL})
+
+
+def make_engine(url: str, *, durable: bool = True) -> Engine:
+    """An engine for ``url``; SQLite gets WAL, full fsync on commit, foreign keys and a busy timeout.
+
+    ``durable=False`` (counters that may be lost in a power cut, such as rate windows): commits do not wait
+    for the disk (SQLite ``synchronous=NORMAL``, which in WAL mode stays consistent; PostgreSQL
+    ``synchronous_commit=off``, which never corrupts and loses at most the last moments' commits).
+    """
+    options = {} if durable or url.startswith("sqlite") else {"options": "-c synchronous_commit=off"}
+    engine = create_engine(url, pool_pre_ping=not url.startswith("sqlite"), connect_args=options)
     if engine.dialect.name == "sqlite":
+        synchronous = "FULL" if durable else "NORMAL"
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=FULL")
+            cursor.execute(f"PRAGMA synchronous={synchronous}")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA busy_timeout=10000")
             cursor.close()

@@ -1,7 +1,8 @@
 """Collect what interrupted and refused uploads leave in the blob store: blobs no row references, and
-temporary files of writes that never finished.
+temporary files of writes that never finished. Both stores are collected here, each by its own rule.
 
-Invariant (safe while the service runs, in any number of processes of the host): a file is removed
+Local store (:class:`~service.store.blobs.LocalBlobStore`). Invariant (safe while the service runs, in any
+number of processes of the host): a file is removed
 only while this module holds the blob store's exclusive lock, after the database has been asked again,
 under that lock, whether any row references it, and only if it is still the very file that was listed
 (same device, inode, size and modification time). Every upload holds the shared lock from its first
@@ -14,6 +15,16 @@ Uploads are never starved: the exclusive lock is held for one batch at a time (o
 
 Fan-out directories are left in place, even empty: there are at most 256, and removing one could race
 with a writer in another process that already counts on its entry being durable.
+
+Object storage (:class:`~service.store.objects.ObjectStore`). No lock spans the hosts that share a bucket,
+so time takes its place: an object is removed only when no row references it **and** its last PUT is older
+than the store's grace period (``gc_grace_seconds``), which is longer than any upload takes from its first
+PUT to its row's commit (settings validation refuses a shorter one). Every write PUTs its object again,
+even one already stored, so an object an upload is about to reference is never older than that. Each
+candidate's ``LastModified`` is read again (``HeadObject``) just before its batch is removed: a re-upload
+of the same bytes since the listing keeps it. What is left is a window of milliseconds between that read
+and the ``DeleteObjects``, for a re-upload of exactly the bytes of an orphan older than the grace period.
+The listing is ``ListObjectsV2``, page by page; keys the store did not make are never touched.
 """
 
 from __future__ import annotations
@@ -21,22 +32,27 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final, TypeVar
 
 from sqlalchemy import select, union
 from sqlalchemy.orm import Session, sessionmaker
 
-from service.store.blobs import FAN_OUT, PROBE_PREFIX, TEMP_PREFIX, BlobStore, StoreBusyError
+from service.store.blobs import FAN_OUT, PROBE_PREFIX, TEMP_PREFIX, Blobs, LocalBlobStore, StoreBusyError
 from service.store.db import ArticleVersion, Asset
 from service.store.errors import StorageUnavailableError
+
+if TYPE_CHECKING:
+    from service.store.objects import ObjectStore
 
 #: Candidates re-checked and removed per hold of the exclusive lock, and digests per ``IN (…)`` query.
 BATCH: Final = 500
 #: Seconds after which a readiness probe's file is a leftover (probes write without the lock).
 PROBE_GRACE: Final = 60.0
+#: Keys per ``DeleteObjects`` request (the S3 API's limit).
+DELETE_BATCH: Final = 1000
 
 #: Every column that points at a blob (each indexed: the queries below are index lookups).
 REFERENCES: Final = (
@@ -48,6 +64,7 @@ REFERENCES: Final = (
 )
 
 _BLOB_NAME = re.compile(r"[0-9a-f]{62}")
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -64,9 +81,10 @@ class Collection:
     blobs: int = 0  # unreferenced blobs
     temp_files: int = 0  # temporary files of unfinished writes (and stale probe files)
     bytes: int = 0
-    kept: int = 0  # candidates found referenced, or changed, on the re-check under the lock
+    kept: int = 0  # candidates found referenced, or changed, on the re-check under the lock (or re-read)
+    recent: int = 0  # objects PUT within the grace period (object storage): not candidates yet
     complete: bool = True  # False: stopped early because the store stayed busy
-    listed: list[str] = field(default_factory=list)  # a dry run's paths (relative to the root); a run only counts
+    listed: list[str] = field(default_factory=list)  # a dry run's paths or keys; a run only counts
 
     @property
     def files(self) -> int:
@@ -82,7 +100,7 @@ class Collection:
 
 
 def collect(
-    blobs: BlobStore,
+    blobs: Blobs,
     sessions: sessionmaker[Session],
     *,
     wait: float,
@@ -91,10 +109,56 @@ def collect(
 ) -> Collection:
     """Remove every blob no row references and every leftover temporary file (see the module's invariant).
 
-    ``wait``: seconds to wait for the exclusive lock before each batch; when it is not had, the run stops
-    and reports ``complete=False``. ``dry_run``: the same checks, nothing removed. Raises
-    :class:`StorageUnavailableError` when the store refuses a removal (a read-only file system).
+    ``wait``: seconds to wait for the local store's exclusive lock before each batch; when it is not had,
+    the run stops and reports ``complete=False`` (object storage has no lock: its runs always complete).
+    ``dry_run``: the same checks, nothing removed. Raises :class:`StorageUnavailableError` when the store
+    refuses a removal (a read-only file system, a bucket policy) or cannot be listed.
     """
+    if isinstance(blobs, LocalBlobStore):
+        return _collect_local(blobs, sessions, wait=wait, dry_run=dry_run, batch=batch)
+    from service.store.objects import ObjectStore  # boto3 only where object storage is configured
+
+    if isinstance(blobs, ObjectStore):
+        return _collect_objects(blobs, sessions, dry_run=dry_run, batch=batch)
+    raise TypeError(f"no collector for {type(blobs).__name__}")
+
+
+def _collect_objects(store: ObjectStore, sessions: sessionmaker[Session], *, dry_run: bool, batch: int) -> Collection:
+    """The object storage rule: unreferenced and untouched for the grace period (see the module docstring)."""
+    report = Collection()
+    cutoff = store.clock() - store.gc_grace
+    for listed in _chunks(store.listing(), min(batch, DELETE_BATCH)):
+        old = [item for item in listed if item.last_modified < cutoff]
+        report.recent += len(listed) - len(old)
+        if not old:
+            continue
+        with sessions() as session:
+            referenced = _referenced(session, [item.digest for item in old])
+        orphans = []
+        for item in old:
+            if item.digest in referenced:
+                continue
+            now = store.last_modified(item.digest)  # PUT again since the listing: an upload's, keep it
+            if now is None:
+                continue  # removed by another collector
+            if now >= cutoff:
+                report.kept += 1
+                continue
+            orphans.append(item)
+        if not dry_run:
+            store.delete([item.key for item in orphans])
+        for item in orphans:
+            report.blobs += 1
+            report.bytes += item.size
+            if dry_run:
+                report.listed.append(item.key)
+    return report
+
+
+def _collect_local(
+    blobs: LocalBlobStore, sessions: sessionmaker[Session], *, wait: float, dry_run: bool, batch: int
+) -> Collection:
+    """The local rule: unreferenced, re-checked under the store's exclusive lock (the module docstring)."""
     report = Collection()
     pending: list[_Candidate] = []
 
@@ -118,7 +182,7 @@ def collect(
 
 
 def _remove(
-    blobs: BlobStore,
+    blobs: LocalBlobStore,
     sessions: sessionmaker[Session],
     candidates: Sequence[_Candidate],
     report: Collection,
@@ -209,8 +273,8 @@ def _stat(entry: os.DirEntry[str]) -> os.stat_result | None:
         return None  # renamed into place or removed since the directory was read
 
 
-def _chunks(items: Iterator[_Candidate], size: int) -> Iterator[list[_Candidate]]:
-    chunk: list[_Candidate] = []
+def _chunks(items: Iterable[_T], size: int) -> Iterator[list[_T]]:
+    chunk: list[_T] = []
     for item in items:
         chunk.append(item)
         if len(chunk) == size:

@@ -1,4 +1,5 @@
-"""Cross-process locks for work that one process at a time must do (schema migration, re-verification).
+"""Cross-process locks for work that one process at a time must do (schema migration, re-verification,
+webhook delivery).
 
 Several server processes may start at once on one database (``--workers``, or two hosts on one
 PostgreSQL). On PostgreSQL the lock is a session advisory lock, held by a connection of its own for the
@@ -25,24 +26,35 @@ def _key(name: str) -> int:
 
 
 @contextmanager
-def exclusive(engine: Engine, name: str) -> Iterator[None]:
-    """Hold the lock ``name`` across every process using this database until the block ends."""
+def exclusive(engine: Engine, name: str, *, wait: bool = True) -> Iterator[bool]:
+    """Hold the lock ``name`` across every process using this database until the block ends; yield whether
+    it is held. ``wait=False``: do not wait for another holder (the block runs without it, told so)."""
     if engine.dialect.name == "postgresql":
+        key = {"key": _key(name)}
         with engine.connect() as connection:
-            connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": _key(name)})
+            if wait:
+                connection.execute(text("SELECT pg_advisory_lock(:key)"), key)
+                held = True
+            else:
+                held = bool(connection.scalar(text("SELECT pg_try_advisory_lock(:key)"), key))
             try:
-                yield
+                yield held
             finally:
-                connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _key(name)})
+                if held:
+                    connection.execute(text("SELECT pg_advisory_unlock(:key)"), key)
                 connection.commit()
         return
     database = engine.url.database
     if engine.dialect.name != "sqlite" or not database or database == ":memory:":
-        yield  # one process owns an in-memory database
+        yield True  # one process owns an in-memory database
         return
     fd = os.open(Path(database).with_name(f"{Path(database).name}.{name}.lock"), os.O_RDWR | os.O_CREAT, 0o600)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+        else:
+            yield True
     finally:
         os.close(fd)  # releases the lock

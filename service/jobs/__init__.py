@@ -1,0 +1,1 @@
+"""Background jobs: re-verification, webhook delivery, garbage collection (see :mod:`service.jobs.engine`)."""
