@@ -40,7 +40,7 @@ import re
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,6 +67,34 @@ WRITE_LOCK_WAIT: Final = 30.0
 #: Seconds a readiness probe's answer is reused (a storm of probes costs one fsync a second).
 PROBE_TTL: Final = 1.0
 _PROBE_BYTES: Final = 4096  # one block: an empty file can be created on a full disk, a block cannot
+
+
+class Probe:
+    """A store's readiness probe, run at most once every ``ttl`` seconds (concurrent callers wait for one
+    run); a change of the answer is logged, not every run."""
+
+    def __init__(self, what: str, run: Callable[[], StorageError | None], ttl: float) -> None:
+        self.what = what
+        self.run = run
+        self.ttl = ttl
+        self._lock = threading.Lock()
+        self._last: tuple[float, StorageError | None] = (-math.inf, None)
+
+    def check(self) -> None:
+        """Raise the last probe's :class:`StorageError`, probing again first if its answer is too old."""
+        with self._lock:
+            at, error = self._last
+            if time.monotonic() - at >= self.ttl:
+                fresh = self.run()
+                if (fresh is None) != (error is None):
+                    if fresh is None:
+                        log.info("the %s is writable again", self.what)
+                    else:
+                        log.error("the %s is not writable: %s", self.what, fresh.cause)
+                error = fresh
+                self._last = (time.monotonic(), error)
+        if error is not None:
+            raise type(error)(error.detail, error.cause)
 
 
 class StoreBusyError(StorageUnavailableError):
@@ -146,8 +174,7 @@ class LocalBlobStore:
         except OSError:
             listed = set()  # each is fsynced into the root at its first use instead
         self._durable: set[str] = listed  # names of fan-out directories known to be durable in the root
-        self._probe_lock = threading.Lock()
-        self._probe: tuple[float, StorageError | None] = (-math.inf, None)
+        self._probe = Probe("blob store", self._probe_once, PROBE_TTL)
         try:  # the lock file, once; a read-only data directory is reported at the first write instead
             os.close(os.open(self.lock_path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o644))
         except OSError as exc:
@@ -214,19 +241,7 @@ class LocalBlobStore:
 
         The answer is reused for :data:`PROBE_TTL` seconds, and concurrent callers wait for one probe.
         """
-        with self._probe_lock:
-            at, error = self._probe
-            if time.monotonic() - at >= PROBE_TTL:
-                fresh = self._probe_once()
-                if (fresh is None) != (error is None):  # log changes, not every probe
-                    if fresh is None:
-                        log.info("the blob store is writable again")
-                    else:
-                        log.error("the blob store is not writable: %s", fresh.cause)
-                error = fresh
-                self._probe = (time.monotonic(), error)
-        if error is not None:
-            raise type(error)(error.detail, error.cause)
+        self._probe.check()
 
     def _probe_once(self) -> StorageError | None:
         try:

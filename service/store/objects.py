@@ -30,9 +30,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
-import math
 import re
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -45,6 +43,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from provenance import ConfigurationError
+from service.store.blobs import Probe
 from service.store.errors import StorageError, StorageFullError, StorageUnavailableError
 
 if TYPE_CHECKING:
@@ -115,8 +114,7 @@ class ObjectStore:
         self._client: Any = boto3.session.Session().client(
             "s3", endpoint_url=endpoint_url, region_name=region, config=config
         )
-        self._probe_lock = threading.Lock()
-        self._probe: tuple[float, StorageError | None] = (-math.inf, None)
+        self._probe = Probe("object store", self._probe_once, PROBE_TTL)
         self._key = re.compile(re.escape(prefix) + r"([0-9a-f]{2})/([0-9a-f]{62})")
 
     @classmethod
@@ -226,19 +224,7 @@ class ObjectStore:
 
         The answer is reused for :data:`PROBE_TTL` seconds, and concurrent callers wait for one probe.
         """
-        with self._probe_lock:
-            at, error = self._probe
-            if time.monotonic() - at >= PROBE_TTL:
-                fresh = self._probe_once()
-                if (fresh is None) != (error is None):  # log changes, not every probe
-                    if fresh is None:
-                        log.info("the object store is writable again")
-                    else:
-                        log.error("the object store is not writable: %s", fresh.cause)
-                error = fresh
-                self._probe = (time.monotonic(), error)
-        if error is not None:
-            raise type(error)(error.detail, error.cause)
+        self._probe.check()
 
     def _probe_once(self) -> StorageError | None:
         try:
