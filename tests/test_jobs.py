@@ -223,3 +223,31 @@ def test_reverify_in_this_process_when_no_worker_is_alive(
         assert done.returncode == 0, done.stderr
         assert f"checked {7 if force else 5}, changed 5; trust" in done.stdout
         assert states(ctx) == {("trusted", ("ai_generated",), True): 7}
+
+
+def test_gc_removes_the_records_of_jobs_that_succeeded_long_ago(postgres: Any, tmp_path: Path, keys_dir: Path) -> None:
+    database = Database("postgresql", postgres)
+    with context(database, tmp_path, keys_dir, jobs_in_process=True) as ctx:
+        assert ctx.jobs is not None
+        ctx.jobs.start(ctx)
+        try:
+            assert ctx.jobs.defer("collect_garbage")
+            eventually(lambda: finished(ctx) == {"succeeded": 1}, "the first gc succeeded")
+            with ctx.session() as session:  # as if it had succeeded eight days ago
+                session.execute(text("UPDATE procrastinate_events SET at = at - interval '8 days'"))
+                session.commit()
+            assert ctx.jobs.defer("collect_garbage")
+            eventually(lambda: finished(ctx) == {"succeeded": 1}, "the old record removed, the new one kept", 30)
+            with ctx.session() as session:
+                fresh = session.execute(text("SELECT min(at) FROM procrastinate_events")).scalar_one()
+            assert fresh is not None
+            assert fresh.timestamp() > time.time() - 3600
+        finally:
+            ctx.jobs.stop()
+
+
+def finished(ctx: ServiceContext) -> dict[str, int]:
+    """Job records by status, of the gc jobs."""
+    query = text("SELECT status, count(*) FROM procrastinate_jobs WHERE task_name = 'collect_garbage' GROUP BY status")
+    with ctx.session() as session:
+        return {str(status): int(count) for status, count in session.execute(query)}

@@ -54,6 +54,8 @@ IN_PROCESS_PERIODS: Final = {"deliver_webhooks": 60.0, "collect_garbage": 3600.0
 WEBHOOK_LOCK: Final = "deliver_webhooks"
 #: Seconds the in-process runner waits at shutdown for the job it is running.
 STOP_WAIT: Final = 60.0
+#: Hours the record of a succeeded job is kept (`provenance jobs` counts them); collect_garbage removes older.
+KEEP_FINISHED_HOURS: Final = 7 * 24
 #: Characters of an error message kept in the audit log.
 MAX_ERROR: Final = 500
 
@@ -87,6 +89,10 @@ class Jobs(Protocol):
 
     def waiting(self, *tasks: str) -> int:
         """Jobs of these tasks queued or running."""
+        ...
+
+    def forget_finished(self, hours: int) -> None:
+        """Remove the records of jobs that succeeded more than ``hours`` ago (failed ones are kept)."""
         ...
 
     def start(self, ctx: ServiceContext) -> None:
@@ -178,6 +184,9 @@ class InProcessJobs:
     def waiting(self, *tasks: str) -> int:
         with self._ready.mutex:
             return sum(1 for due in self._ready.queue if due is not None and due.task in tasks)
+
+    def forget_finished(self, hours: int) -> None:
+        pass  # nothing is recorded: a finished job is gone with its queue entry
 
     def start(self, ctx: ServiceContext) -> None:
         if self._thread is None:
@@ -321,6 +330,16 @@ class QueuedJobs:
         )
         with self.engine.connect() as connection:
             return int(connection.execute(query, {"tasks": list(tasks)}).scalar_one())
+
+    def forget_finished(self, hours: int) -> None:
+        # procrastinate's own "delete_old_jobs" (its JobManager has it only async), on this process's engine
+        query = text(
+            "DELETE FROM procrastinate_jobs WHERE queue_name = :queue AND status = 'succeeded' AND id IN"
+            " (SELECT job_id FROM procrastinate_events GROUP BY job_id"
+            "  HAVING max(at) < now() - make_interval(hours => :hours))"
+        )
+        with self.engine.begin() as connection:
+            connection.execute(query, {"queue": QUEUE, "hours": hours})
 
     def start(self, ctx: ServiceContext) -> None:
         if not self.settings.jobs_in_process or self._thread is not None:

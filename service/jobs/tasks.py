@@ -24,7 +24,7 @@ from service.audit.reverify import (
     reverify_batch as reverify_items,
 )
 from service.context import ServiceContext, get_state
-from service.jobs.engine import Jobs, worker_name
+from service.jobs.engine import KEEP_FINISHED_HOURS, Jobs, worker_name
 from service.store import changes
 from service.store.db import AuditEvent
 from service.store.gc import collect
@@ -108,6 +108,7 @@ def collect_garbage(ctx: ServiceContext) -> None:
         session.commit()
     if pruned:
         log.info("gc: %d changes older than %s pruned from the change feed", pruned, changes.PRUNE_AFTER)
+    jobs_of(ctx).forget_finished(KEEP_FINISHED_HOURS)
 
 
 def deliver_webhooks(ctx: ServiceContext) -> None:
