@@ -41,7 +41,15 @@ demo: $(INSTALLED) $(KEYS)/signer.key
 		--sidecar $(OUT)/articles/2026-11-28-weather-storm-warning.v2.c2pa --lang zh-Hans
 	$(CLI) inspect samples/articles/markets-zh.json --sidecar $(OUT)/articles/2026-11-28-markets-close-zh.v1.c2pa --lang zh-Hans
 
-test: $(INSTALLED)
+# The independent C2PA verifier of tests/test_independent_verifier.py (c2pa-web from npm, exact pins in the lock;
+# no install scripts run).
+VERIFIER := tests/verifier/node_modules/.package-lock.json
+$(VERIFIER): tests/verifier/package.json tests/verifier/package-lock.json
+	scripts/install-system-deps
+	cd tests/verifier && npm ci --ignore-scripts --no-audit --no-fund
+	touch $@
+
+test: $(INSTALLED) $(VERIFIER)
 	scripts/install-system-deps
 	$(BIN)/pytest
 

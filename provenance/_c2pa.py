@@ -377,7 +377,24 @@ def _op_sign(call: isolation.Call) -> tuple[Any, list[bytes]]:
 
 
 #: The operations an isolated worker runs (see :mod:`provenance.isolation`).
-WORKER_OPS: dict[str, Callable[[isolation.Call], tuple[Any, list[bytes]]]] = {"read": _op_read, "sign": _op_sign}
+def _op_render(call: isolation.Call) -> tuple[Any, list[bytes]]:
+    from provenance.renditions import op_render  # imported in the worker only: renditions imports this module
+
+    return op_render(call)
+
+
+def _op_fingerprint(call: isolation.Call) -> tuple[Any, list[bytes]]:
+    from provenance.softbinding import op_fingerprint  # imported in the worker only, like renditions
+
+    return op_fingerprint(call)
+
+
+WORKER_OPS: dict[str, Callable[[isolation.Call], tuple[Any, list[bytes]]]] = {
+    "read": _op_read,
+    "sign": _op_sign,
+    "render": _op_render,  # Pillow resize + encode of a rendition (provenance.renditions)
+    "fingerprint": _op_fingerprint,  # Pillow decode + ISCC Image-Code of an image (provenance.softbinding)
+}
 
 
 def _ingredient_definition(builder: c2pa.Builder, ingredient: Ingredient, trust: TrustConfig) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from service.ops.requests import RequestLog
 from service.pages import demo
 from service.pages import routes as pages
 from service.records import routes as records
+from service.renditions import routes as renditions
 from service.security.bodies import BodyGuard
 from service.security.limits import RefusalAudit
 from service.settings import Settings
@@ -152,7 +153,7 @@ def create_api(ctx: ServiceContext, metrics: Metrics, badges: BadgeService) -> F
     api.state.badges = badges
     api.state.refusals = refusals
     problems.install(api)
-    for module in (ingest, records, audit, ops, pages, demo):
+    for module in (ingest, records, renditions, audit, ops, pages, demo):
         api.include_router(module.router)
     openapi.install(api)
 

@@ -185,6 +185,33 @@ class Settings(BaseSettings):
     #: Seconds one webhook call may take in all (connect, send, answer); then it fails and is retried.
     webhook_timeout: float = Field(default=5.0, gt=0, le=60)
 
+    # Soft bindings (service/resolver/): the fingerprint index and the Soft Binding Resolution API.
+    # (soft-binding settings go here)
+
+    # Signed renditions (service/renditions/): resized copies stamped with the original as ingredient.
+    #: Widths (pixels) a rendition may be asked for (``GET /v1/assets/{id}/renditions/{width}.{jpg|webp}``;
+    #: any other width is a 404): what a public GET can make the service sign is bounded by these. Default:
+    #: WordPress's image sub-sizes (comma-separated in the environment).
+    rendition_widths: Annotated[list[int], NoDecode] = Field(
+        default_factory=lambda: [150, 300, 768, 1024, 1536, 2048], min_length=1, max_length=32
+    )
+    #: JPEG and WebP quality of renditions (Pillow's scale, 1-100).
+    rendition_quality: int = Field(default=82, ge=1, le=100)
+
+    @field_validator("rendition_widths", mode="before")
+    @classmethod
+    def _split_widths(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [p.strip() for p in value.replace(" ", ",").split(",") if p.strip()]
+        return value
+
+    @field_validator("rendition_widths")
+    @classmethod
+    def _check_widths(cls, value: list[int]) -> list[int]:
+        if any(not 16 <= width <= 8192 for width in value):
+            raise ValueError("rendition_widths: each width is between 16 and 8192 pixels")
+        return sorted(set(value))
+
     @field_validator("webhook_url")
     @classmethod
     def _check_webhook_url(cls, value: str | None) -> str | None:

@@ -55,6 +55,8 @@ PATH_VALUES = {
     "article_id": f"art_{NO_ID}",
     "version": "1",
     "ref": f"sha256-{'0' * 64}",
+    "width": "300",
+    "fmt": "jpg",
 }
 
 

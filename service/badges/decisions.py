@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from provenance.models import Review
 from provenance.policy import LABEL_ORDER
 from service.badges.render import WITHDRAWN, BadgeDecision
+from service.renditions import store as renditions
 from service.store import queries
 from service.store.db import ArticleVersion, Asset, Withdrawal
 
@@ -84,15 +85,18 @@ def _withdrawn(decision: BadgeDecision, withdrawal: Withdrawal | None) -> BadgeD
 
 def stored_item(session: Session, ref: str) -> Asset | ArticleVersion | None:
     """The stored row a badge ``ref`` answers with: the asset, the article's latest version, or for a
-    ``sha256-`` ref the strongest of the assets sharing the bytes (:func:`strongest`), else the latest
-    article version with that text."""
+    ``sha256-`` ref the strongest of the assets sharing the bytes (:func:`strongest`), else the asset of the
+    rendition with those bytes, else the latest article version with that text."""
     if ref.startswith("img_"):
         return queries.asset(session, ref)
     if ref.startswith("art_"):
         return queries.latest_version(session, ref)
     digest = ref.removeprefix("sha256-")
     sharing = queries.assets_sharing(session, digest)
-    return strongest(sharing) if sharing else queries.latest_version_with_text(session, digest)
+    if sharing:
+        return strongest(sharing)
+    rendered = renditions.asset_of_rendition(session, digest)  # a rendition's badge is its asset's
+    return rendered if rendered is not None else queries.latest_version_with_text(session, digest)
 
 
 def decision_of(session: Session, ref: str, row: Asset | ArticleVersion) -> BadgeDecision:

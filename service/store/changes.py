@@ -25,7 +25,7 @@ from sqlalchemy import delete, event, func, or_, select
 from sqlalchemy.engine import CursorResult, Engine
 from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction, sessionmaker
 
-from service.store.db import NOTIFY_CHANNEL, ArticleVersion, Asset, Change, utcnow
+from service.store.db import NOTIFY_CHANNEL, ArticleVersion, Asset, Change, Rendition, utcnow
 
 log = logging.getLogger("provenance.service")
 
@@ -123,7 +123,7 @@ def latest_seq(session: Session) -> int:
 
 def badge_refs(session: Session, changes: Iterable[tuple[str, str | None]]) -> set[str]:
     """The badge refs that may answer differently after these ``(kind, ref)`` changes: each item id, and the
-    ``sha256-`` refs of an asset's original and stamped bytes and of every version of an article's text
+    ``sha256-`` refs of an asset's original and stamped bytes and renditions, and of every version of an article's text
     (a new or re-verified asset can change which asset a shared digest answers with)."""
     images = {ref for kind, ref in changes if kind == "image" and ref}
     articles = {ref for kind, ref in changes if kind == "article" and ref}
@@ -132,6 +132,8 @@ def badge_refs(session: Session, changes: Iterable[tuple[str, str | None]]) -> s
         rows = session.execute(select(Asset.upload_sha256, Asset.stamped_sha256).where(Asset.id.in_(images)))
         for upload, stamped in rows:
             refs.update((f"sha256-{upload}", f"sha256-{stamped}"))
+        rendered = select(Rendition.sha256).where(Rendition.asset_id.in_(images))  # a rendition's badge is its asset's
+        refs.update(f"sha256-{digest}" for digest in session.scalars(rendered))
     if articles:
         texts = select(ArticleVersion.text_sha256).where(ArticleVersion.article_id.in_(articles)).distinct()
         refs.update(f"sha256-{digest}" for digest in session.scalars(texts))

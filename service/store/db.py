@@ -378,3 +378,23 @@ def make_engine(url: str, *, durable: bool = True) -> Engine:
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Any]:
     return sessionmaker(engine, expire_on_commit=False)
+
+
+# --- renditions ---
+
+
+class Rendition(Base):
+    """A signed rendition of an asset: a smaller copy, in JPEG or WebP, whose manifest keeps the stamped
+    asset as its ``parentOf`` ingredient (:mod:`provenance.renditions`). Made on the first request for it and
+    served from the blob store afterwards; its badge is its asset's."""
+
+    __tablename__ = "renditions"
+
+    asset_id: Mapped[str] = mapped_column(ForeignKey("assets.id", ondelete="CASCADE"), primary_key=True)
+    width: Mapped[int] = mapped_column(Integer, primary_key=True)
+    format: Mapped[str] = mapped_column(String(10), primary_key=True)  # "jpg" | "webp"
+    height: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)  # the blob; a badge ref resolves by it
+    size: Mapped[int] = mapped_column(Integer)  # bytes
+    manifest: Mapped[bytes] = mapped_column(LargeBinary)  # the manifest store embedded in the blob, on its own
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -41,7 +41,7 @@ from sqlalchemy import select, union
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.store.blobs import FAN_OUT, PROBE_PREFIX, TEMP_PREFIX, Blobs, LocalBlobStore, StoreBusyError
-from service.store.db import ArticleVersion, Asset
+from service.store.db import ArticleVersion, Asset, Rendition
 from service.store.errors import StorageUnavailableError
 
 if TYPE_CHECKING:
@@ -61,6 +61,7 @@ REFERENCES: Final = (
     ArticleVersion.text_sha256,
     ArticleVersion.manifest_sha256,
     ArticleVersion.payload_sha256,
+    Rendition.sha256,
 )
 
 _BLOB_NAME = re.compile(r"[0-9a-f]{62}")
