@@ -10,7 +10,9 @@ A correction (a new version of the same external id) is a new manifest whose ``p
 ingredient is the previous version, opened (carrying the declaration of the whole article) and
 edited (``humanEdits`` unless declared otherwise). The SDK cannot parse text, so the previous
 version's manifest and its validation results are handed to it explicitly; they come from a full
-verification of the previous text against its manifest, which must be trusted.
+verification of the previous text against its manifest, which must be trusted. Every manifest also
+carries a ``c2pa.soft-binding`` assertion: the ISCC Text-Code of the canonical text
+(:mod:`provenance.softbinding`).
 
 Invariants: labels come from verified claims only (the payload's ``source`` becomes a signed
 action; nothing else in it can produce a label); a manifest shown under another article id or
@@ -30,13 +32,14 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any, Final
 
-from provenance import __version__, _c2pa, assertions, canonical, media, policy
+from provenance import __version__, _c2pa, assertions, canonical, media, policy, softbinding
 from provenance.canonical import BodyFormat
 from provenance.errors import InputError, InputTooLargeError, UpstreamConflictError
 from provenance.inspect import inspect, sha256_later, verdict_of
 from provenance.keys.signers import Signer
 from provenance.media import DEFAULT_LIMITS, Limits
 from provenance.models import ArticleClaim, Reason, Review, State, Verdict
+from provenance.softbinding import SoftBinding
 from provenance.stamp import CLAIM_GENERATOR, MAX_REASON, override_assertion, require_verified, timestamp_url
 from provenance.timestamps import Timestamping
 from provenance.trust import TrustConfig
@@ -269,6 +272,8 @@ class StampedArticle:
     previous: Verdict | None
     timestamp_note: str | None = None  # why there is no timestamp, when one was optional
     override_upstream: str | None = None  # the reason signed for contradicting the previous AI label, if any
+    #: The ISCC Text-Code of the canonical text, signed as its ``c2pa.soft-binding`` (``None``: it gets none).
+    soft_binding: SoftBinding | None = None
 
 
 def _article_assertion(payload: ArticlePayload) -> dict[str, Any]:
@@ -289,7 +294,9 @@ def _article_assertion(payload: ArticlePayload) -> dict[str, Any]:
     return {"label": assertions.ARTICLE, "data": data}
 
 
-def _manifest(payload: ArticlePayload, previous: Verdict | None, override: str | None) -> dict[str, Any]:
+def _manifest(
+    payload: ArticlePayload, previous: Verdict | None, override: str | None, binding: SoftBinding | None
+) -> dict[str, Any]:
     agent = {"name": CLAIM_GENERATOR, "version": __version__}
     source_type = SOURCE_TYPES[payload.source]
     actions: list[dict[str, Any]]
@@ -316,6 +323,8 @@ def _manifest(payload: ArticlePayload, previous: Verdict | None, override: str |
     ]
     if override and previous is not None:
         entries.append(override_assertion(override, payload.source.value, previous.labels, previous))
+    if binding is not None:
+        entries.append(softbinding.assertion(binding))
     return {"claim_generator_info": [agent], "title": canonical.normalize(payload.headline), "assertions": entries}
 
 
@@ -375,7 +384,8 @@ def stamp_article(
             f"version {payload.version} is declared 'human' but the previous version is labelled {', '.join(claimed)}",
             hint='declare ai_generated/ai_assisted, or pass --override-upstream "reason" to record why',
         )
-    manifest_def = _manifest(payload, previous_verdict, override_upstream if conflict else None)
+    binding = softbinding.optional_text_binding(text.decode("utf-8"))
+    manifest_def = _manifest(payload, previous_verdict, override_upstream if conflict else None, binding)
     tsa_url, timestamp_note = timestamp_url(timestamping)
     signed = _c2pa.sign(text, media.TEXT, manifest_def, signer, trust, ingredients, tsa_url, limits=limits, embed=False)
     manifest = signed.manifest
@@ -389,7 +399,9 @@ def stamp_article(
     )
     require_verified(verdict, previous_verdict.labels if previous_verdict else (), "the article manifest")
     signed_override = override_upstream if conflict else None
-    return StampedArticle(payload.file_stem, text, manifest, verdict, previous_verdict, timestamp_note, signed_override)
+    return StampedArticle(
+        payload.file_stem, text, manifest, verdict, previous_verdict, timestamp_note, signed_override, binding
+    )
 
 
 def inspect_article(

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from provenance import _c2pa, assertions, media, policy
+from provenance import _c2pa, assertions, media, policy, softbinding
 from provenance.errors import InputError, ManifestError
 from provenance.media import DEFAULT_LIMITS, Limits, MediaInfo, check_input
 from provenance.models import (
@@ -27,6 +27,7 @@ from provenance.models import (
     ManifestNode,
     Review,
     SignerInfo,
+    SoftBindingClaim,
     State,
     StatusCode,
     Thumbnail,
@@ -61,6 +62,7 @@ _LEGACY_INFORMATIONAL = frozenset(
 
 MAX_INGREDIENT_DEPTH = 32  # levels below the active manifest
 MAX_INGREDIENT_NODES = 2000  # nodes in the whole tree: a store can reuse manifests, so trees can explode
+MAX_SOFT_BINDINGS = 8  # soft-binding assertions reported per manifest (a hostile one may carry many)
 
 
 def _codes(entries: Any) -> tuple[StatusCode, ...]:
@@ -151,6 +153,18 @@ def _assertion_labels(manifest: Mapping[str, Any]) -> tuple[str, ...]:
         if isinstance(assertion, Mapping) and isinstance(assertion.get("label"), str):
             labels.append(assertion["label"])
     return tuple(labels)
+
+
+def _soft_bindings(manifest: Mapping[str, Any]) -> tuple[SoftBindingClaim, ...]:
+    out = []
+    for assertion in manifest.get("assertions") or ():
+        if isinstance(assertion, Mapping) and assertion.get("label") == softbinding.LABEL:
+            data = assertion.get("data")
+            alg = _text(data.get("alg")) if isinstance(data, Mapping) else None
+            if alg is not None:
+                binding = softbinding.from_assertion(data)
+                out.append(SoftBindingClaim(alg, binding.value if binding else None))
+    return tuple(out[:MAX_SOFT_BINDINGS])
 
 
 def _article_claim(manifest: Mapping[str, Any]) -> ArticleClaim | None:
@@ -255,6 +269,7 @@ class _TreeBuilder:
             actions=_actions(manifest),
             assertion_labels=_assertion_labels(manifest),
             article=_article_claim(manifest),
+            soft_bindings=_soft_bindings(manifest),
             ingredients=tuple(ingredients),
             codes=codes,
             truncated=truncated,

@@ -154,6 +154,19 @@ class Thumbnail:
 
 
 @dataclass(frozen=True)
+class SoftBindingClaim:
+    """A ``c2pa.soft-binding`` assertion of a manifest: its algorithm and, for ``io.iscc.v0``, the ISCC code
+    it carries (``ISCC:...``; ``None`` for other algorithms or a value that is not an ISCC Content-Code).
+    A fingerprint finds candidate originals; it is never a label source."""
+
+    alg: str
+    code: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"alg": self.alg, "code": self.code}
+
+
+@dataclass(frozen=True)
 class ManifestNode:
     """A manifest and, recursively, the ingredients it declares.
 
@@ -175,6 +188,7 @@ class ManifestNode:
     truncated: bool = False
     article: ArticleClaim | None = None
     thumbnail: Thumbnail | None = None
+    soft_bindings: tuple[SoftBindingClaim, ...] = ()
 
     def walk(self) -> list[ManifestNode]:
         """This node and all its descendants, depth first."""
@@ -197,6 +211,7 @@ class ManifestNode:
             "truncated": self.truncated,
             "article": self.article.to_dict() if self.article else None,
             "thumbnail": self.thumbnail.to_dict() if self.thumbnail else None,
+            "soft_bindings": [b.to_dict() for b in self.soft_bindings],
             "ingredients": [i.to_dict() for i in self.ingredients],
         }
 
@@ -289,6 +304,7 @@ class Verdict:
             "title": active.title if active else None,
             "actions": [a.to_dict() for a in active.actions] if active else [],
             "article": active.article.to_dict() if active and active.article else None,
+            "soft_bindings": [b.to_dict() for b in active.soft_bindings] if active else [],
             "ingredients": [i.to_dict() for i in active.ingredients] if active else [],
             "remote_manifest_url": self.remote_manifest_url,
             "trust_fingerprint": self.trust_fingerprint,

@@ -147,7 +147,9 @@ def _resize(data: bytes, width: int, fmt: Format, quality: int, limits: Limits) 
     return out[0], made_width, made_height
 
 
-def _manifest(fmt: Format, original_type: str, width: int, height: int, binding: dict[str, Any]) -> dict[str, Any]:
+def _manifest(
+    fmt: Format, original_type: str, width: int, height: int, binding: softbinding.SoftBinding | None
+) -> dict[str, Any]:
     agent = {"name": CLAIM_GENERATOR, "version": __version__}
     actions: list[dict[str, Any]] = [
         {"action": "c2pa.opened", "parameters": {"ingredientIds": [PARENT_INGREDIENT_ID]}, "softwareAgent": agent},
@@ -168,7 +170,10 @@ def _manifest(fmt: Format, original_type: str, width: int, height: int, binding:
     return {
         "claim_generator_info": [agent],
         "format": fmt.media_type,
-        "assertions": [{"label": "c2pa.actions.v2", "data": {"actions": actions}}, binding],
+        "assertions": [
+            {"label": "c2pa.actions.v2", "data": {"actions": actions}},
+            *([softbinding.assertion(binding)] if binding is not None else []),
+        ],
     }
 
 
@@ -207,7 +212,7 @@ def render(
             hint="renditions are made of originals whose credentials verify under the configured anchors",
         )
     data, made_width, made_height = _resize(original, width, fmt, quality, limits)
-    binding = softbinding.assertion(softbinding.image_binding(data, limits=limits))
+    binding = softbinding.optional_image_binding(data, limits=limits)
     manifest = _manifest(fmt, info.media_type, made_width, made_height, binding)
     parent = _c2pa.Ingredient(original, info.media_type, title, PARENT_INGREDIENT_ID)
     tsa_url, _note = timestamp_url(timestamping)

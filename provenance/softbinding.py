@@ -32,6 +32,8 @@ import math
 import operator
 import statistics
 import warnings
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
@@ -39,7 +41,7 @@ import iscc_core
 from PIL import Image, ImageOps
 
 from provenance import isolation
-from provenance.errors import InputError, InputTooLargeError
+from provenance.errors import InputError, InputTooComplexError, InputTooLargeError
 from provenance.media import DEFAULT_LIMITS, Limits
 
 ALG: Final = "io.iscc.v0"
@@ -220,6 +222,27 @@ def image_binding(data: bytes, *, limits: Limits = DEFAULT_LIMITS) -> SoftBindin
     return binding
 
 
+def optional_image_binding(data: bytes, *, limits: Limits = DEFAULT_LIMITS) -> SoftBinding | None:
+    """:func:`image_binding`, or ``None`` for an image that gets none (featureless, or pixels Pillow does not
+    decode, such as HEIC): a stamp without a soft binding is still a stamp. The caps still raise
+    (:class:`InputTooLargeError`, :class:`InputTooComplexError`): hostile input is refused, not stamped."""
+    try:
+        return image_binding(data, limits=limits)
+    except (InputTooLargeError, InputTooComplexError):
+        raise
+    except InputError:
+        return None
+
+
+#: Fingerprints run here while the caller reads the upload (each in its own isolated worker).
+_fingerprinter = ThreadPoolExecutor(max_workers=4, thread_name_prefix="provenance-fingerprint")
+
+
+def image_binding_later(data: bytes, *, limits: Limits = DEFAULT_LIMITS) -> Callable[[], SoftBinding | None]:
+    """Start :func:`optional_image_binding`; the returned function gives its result (or raises its error)."""
+    return _fingerprinter.submit(optional_image_binding, data, limits=limits).result
+
+
 # ------------------------------------------------------------------------------------------- text
 
 
@@ -236,6 +259,14 @@ def text_binding(text: str) -> SoftBinding:
     if not any(ch.isalnum() for ch in text):
         raise InputError("the text has no letters or digits to fingerprint")
     return _from_iscc(iscc_core.gen_text_code_v0(text, bits=BITS)["iscc"])
+
+
+def optional_text_binding(text: str) -> SoftBinding | None:
+    """:func:`text_binding`, or ``None`` for a text that gets none (too long, nothing to fingerprint)."""
+    try:
+        return text_binding(text)
+    except InputError:
+        return None
 
 
 # ------------------------------------------------------------------------------------ wire forms

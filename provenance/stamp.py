@@ -10,6 +10,8 @@ Invariants:
   ``camera`` or ``human``, stamping is refused unless an override reason is given; the reason is
   signed into the manifest.
 * Pixels are never re-encoded: the SDK only inserts the manifest.
+* The manifest carries a ``c2pa.soft-binding`` assertion, the ISCC Image-Code of the pixels
+  (:mod:`provenance.softbinding`), unless the image gets none (featureless, or not decodable by Pillow).
 * The result is re-inspected and must be ``trusted`` under the configured anchors, and must keep
   every AI label the upload had, or nothing is returned. When an invalid upstream manifest makes the
   result invalid, that is the upload's fault (an :class:`InputError`), not a signing failure.
@@ -22,7 +24,7 @@ import enum
 from dataclasses import dataclass
 from typing import Any, Final
 
-from provenance import __version__, _c2pa, assertions, policy
+from provenance import __version__, _c2pa, assertions, policy, softbinding
 from provenance.errors import (
     InputError,
     SigningError,
@@ -34,6 +36,7 @@ from provenance.inspect import inspect_checked, sha256_later, verdict_of
 from provenance.keys.signers import Signer
 from provenance.media import DEFAULT_LIMITS, STAMPABLE, Limits, check_input
 from provenance.models import State, Verdict
+from provenance.softbinding import SoftBinding
 from provenance.timestamps import Timestamping, probe
 from provenance.trust import TrustConfig
 
@@ -110,6 +113,8 @@ class StampedAsset:
     manifest: bytes  # the manifest store embedded in ``data``, on its own
     #: Set when timestamping was configured but optional and the TSA did not answer: why there is none.
     timestamp_note: str | None = None
+    #: The fingerprint signed as its ``c2pa.soft-binding`` assertion (``None``: the image gets none).
+    soft_binding: SoftBinding | None = None
 
 
 def upstream_ai_labels(upstream: Verdict) -> tuple[str, ...]:
@@ -152,7 +157,9 @@ def require_verified(verdict: Verdict, upstream_labels: tuple[str, ...], what: s
         raise VerificationError(f"{what} would lose the upstream labels {', '.join(lost)}")
 
 
-def _manifest(request: StampRequest, upstream: Verdict, conflict: tuple[str, ...]) -> dict[str, Any]:
+def _manifest(
+    request: StampRequest, upstream: Verdict, conflict: tuple[str, ...], binding: SoftBinding | None
+) -> dict[str, Any]:
     agent = {"name": CLAIM_GENERATOR, "version": __version__}
     source_type = SOURCE_TYPES[request.source]
     first: dict[str, Any]
@@ -179,6 +186,8 @@ def _manifest(request: StampRequest, upstream: Verdict, conflict: tuple[str, ...
     ]
     if conflict and request.override_upstream:
         entries.append(override_assertion(request.override_upstream, request.source.value, conflict, upstream))
+    if binding is not None:
+        entries.append(softbinding.assertion(binding))
     manifest: dict[str, Any] = {"claim_generator_info": [agent], "assertions": entries}
     if request.title:
         manifest["title"] = request.title
@@ -223,6 +232,7 @@ def stamp(
             hint="stamp takes JPEG, PNG, WebP, TIFF, AVIF or HEIC images",
         )
     upload_sha256 = sha256_later(data)  # runs on the other core while we read and sign
+    fingerprint = softbinding.image_binding_later(data, limits=limits)  # in a second worker, while we read
     upstream = inspect_checked(data, info, trust, _pending_digest, limits=limits)
     if upstream.state is State.UNAVAILABLE:
         raise InputError(
@@ -243,7 +253,9 @@ def stamp(
     parents = []
     if upstream.state is not State.ABSENT:
         parents.append(_c2pa.Ingredient(data, upstream.media_type, request.upload_name, PARENT_INGREDIENT_ID))
-    manifest = _manifest(request, upstream, claimed if request.source in NON_AI_SOURCES else ())
+    # The pixels are not re-encoded: the upload's fingerprint is the stamped file's.
+    binding = fingerprint()
+    manifest = _manifest(request, upstream, claimed if request.source in NON_AI_SOURCES else (), binding)
     tsa_url, timestamp_note = timestamp_url(timestamping)
     signed = _c2pa.sign(data, upstream.media_type, manifest, signer, trust, parents, tsa_url, limits=limits)
 
@@ -272,4 +284,5 @@ def stamp(
         dataclasses.replace(upstream, sha256=upload_sha256()),
         signed.manifest,
         timestamp_note,
+        binding,
     )

@@ -100,6 +100,34 @@ _REVIEWED: Final = MappingProxyType(
 )
 
 
+# A manifest recovered through a soft binding (a fingerprint match): said of the ORIGINAL, never of the copy in
+# hand, which carries no credentials of its own (C2PA UX guidance on recovered manifests).
+_RECOVERED: Final = MappingProxyType(
+    {
+        "matching_original": MappingProxyType(
+            {"en": "Credentials found for a matching original", "zh-Hans": "找到匹配原件的内容凭证"}
+        ),
+        "matching_original_note": MappingProxyType(
+            {
+                "en": "This copy carries no Content Credentials of its own. It closely matches an original whose "
+                "credentials were verified; the copy may have been resized, re-encoded or changed since.",
+                "zh-Hans": "此副本本身不带内容凭证。它与一件凭证已通过验证的原件高度相似；"
+                "副本此后可能被缩放、重新编码或改动。",
+            }
+        ),
+        "no_matching_original": MappingProxyType(
+            {"en": "No credentials found for this content", "zh-Hans": "未找到此内容的凭证"}
+        ),
+    }
+)
+RECOVERED_TEXT_IDS: Final = tuple(_RECOVERED)
+
+
+def recovered_text(text_id: str, lang: str = "en") -> str:
+    """The words of a soft-binding match (``matching_original``...) in ``lang``; raises :class:`InputError`."""
+    return _text(_RECOVERED, text_id, lang)
+
+
 def review_text(editor: str, lang: str = "en") -> str:
     """The popover line "Reviewed by the editors of …" in ``lang`` for a verified review's ``editor``.
 

@@ -27,6 +27,7 @@ from service.pages import demo
 from service.pages import routes as pages
 from service.records import routes as records
 from service.renditions import routes as renditions
+from service.resolver import routes as resolver
 from service.security.bodies import BodyGuard
 from service.security.limits import RefusalAudit
 from service.settings import Settings
@@ -103,6 +104,8 @@ def body_limits(settings: Settings) -> Callable[[str, str], int]:
         ("POST", "/v1/verify"): upload,
         ("POST", "/verify"): upload,
         ("POST", "/v1/articles"): MAX_PAYLOAD,
+        ("POST", "/matches/byContent"): settings.match_max_bytes,
+        ("POST", "/v1/badges/match"): settings.match_max_bytes,
     }
     return lambda method, path: table.get((method, path), SMALL_BODY)
 
@@ -153,7 +156,7 @@ def create_api(ctx: ServiceContext, metrics: Metrics, badges: BadgeService) -> F
     api.state.badges = badges
     api.state.refusals = refusals
     problems.install(api)
-    for module in (ingest, records, renditions, audit, ops, pages, demo):
+    for module in (ingest, records, renditions, resolver, audit, ops, pages, demo):
         api.include_router(module.router)
     openapi.install(api)
 

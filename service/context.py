@@ -31,6 +31,7 @@ class ServiceContext:
     trust: TrustConfig
     rate_limiter: RateLimiter
     public_limiter: RateLimiter  # keyed by client address, for the public verify page
+    match_limiter: RateLimiter  # keyed by client address, for the public fingerprint lookups
     timestamping: Timestamping | None = None
     #: The rate limiters' engine (commits that do not wait for the disk); closed with the context.
     counters: Engine | None = None
@@ -112,6 +113,7 @@ def build_context(settings: Settings) -> ServiceContext:
         trust=trust,
         rate_limiter=RateLimiter(counters, "token", settings.rate_limit_per_minute),
         public_limiter=RateLimiter(counters, "client", settings.public_verify_per_minute),
+        match_limiter=RateLimiter(counters, "match", settings.match_per_minute),
         counters=counters,
         timestamping=timestamping,
         jobs=open_jobs(settings, engine),

@@ -186,7 +186,11 @@ class Settings(BaseSettings):
     webhook_timeout: float = Field(default=5.0, gt=0, le=60)
 
     # Soft bindings (service/resolver/): the fingerprint index and the Soft Binding Resolution API.
-    # (soft-binding settings go here)
+    #: Public fingerprint lookups (``/matches/...``, ``POST /v1/badges/match``) per minute per client address,
+    #: shared by every process of the deployment.
+    match_per_minute: int = Field(default=60, ge=1)
+    #: Largest image or text (bytes) ``POST /matches/byContent`` and ``POST /v1/badges/match`` fingerprint.
+    match_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
 
     # Signed renditions (service/renditions/): resized copies stamped with the original as ingredient.
     #: Widths (pixels) a rendition may be asked for (``GET /v1/assets/{id}/renditions/{width}.{jpg|webp}``;

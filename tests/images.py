@@ -28,6 +28,21 @@ def picture(width: int = 320, height: int = 240, seed: int = 0) -> Image.Image:
     return img
 
 
+def scene(width: int = 640, height: int = 480, seed: int = 0) -> Image.Image:
+    """A picture whose layout, not only its colours, depends on ``seed``: random shapes on a gradient,
+    so that two seeds give unrelated images (for fingerprint tests)."""
+    rng = random.Random(seed)
+    img = Image.linear_gradient("L").resize((width, height)).rotate(rng.randrange(360)).convert("RGB")
+    draw = ImageDraw.Draw(img)
+    for _ in range(rng.randrange(6, 14)):
+        x0, y0 = rng.randrange(width), rng.randrange(height)
+        x1, y1 = x0 + rng.randrange(20, width // 2), y0 + rng.randrange(20, height // 2)
+        colour = (rng.randrange(256), rng.randrange(256), rng.randrange(256))
+        shape = rng.choice((draw.rectangle, draw.ellipse))
+        shape([x0, y0, x1, y1], fill=colour)
+    return img
+
+
 def noise(width: int, height: int, seed: int = 0) -> Image.Image:
     """Deterministic noise: JPEG cannot compress it, so files get large quickly."""
     return Image.frombytes("RGB", (width, height), random.Random(seed).randbytes(width * height * 3))

@@ -57,6 +57,7 @@ PATH_VALUES = {
     "ref": f"sha256-{'0' * 64}",
     "width": "300",
     "fmt": "jpg",
+    "manifest_id": "urn:c2pa:00000000-0000-0000-0000-000000000000",
 }
 
 

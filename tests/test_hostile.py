@@ -46,6 +46,7 @@ from typer.testing import CliRunner
 from provenance import (
     InputError,
     Limits,
+    ManifestError,
     ProvenanceError,
     Source,
     StampRequest,
@@ -263,14 +264,27 @@ def test_a_tampered_upload_that_breaks_its_stamp_is_refused_as_input_not_as_a_si
     bases: hostile.Bases, trust: TrustConfig
 ) -> None:
     # Found by the mutation class: a bit flip in a signed parent's store whose damage (a required
-    # assertion missing) the SDK carries into any manifest that keeps the upload as an ingredient.
-    case = next(c for c in hostile.iterate("mutation", bases, SEED, count=2000) if c.name == "01973-parent.jpg")
-    upstream = inspect(case.data, trust)
-    assert upstream.state.value == "invalid"
-    assert "assertion.required.missing" in upstream.codes.failure_codes()
-    with pytest.raises(InputError, match="upload's own manifest is invalid") as raised:
-        stamp(case.data, StampRequest(Source.AI_GENERATED), bases.keys.signer, trust)
-    assert not isinstance(raised.value, VerificationError)
+    # assertion missing) the SDK carries into any manifest that keeps the upload as an ingredient. Such
+    # mutations are searched for (which bits do it depends on the bytes of the signed parent): each one is
+    # refused as input, never as a failure of our signing, and one of them for exactly that reason.
+    messages = []
+    for case in hostile.iterate("mutation", bases, SEED, count=4000):
+        if not case.name.endswith("-parent.jpg"):
+            continue
+        try:
+            upstream = inspect(case.data, trust)
+        except (InputError, ManifestError):
+            continue
+        if upstream.state.value != "invalid" or "assertion.required.missing" not in upstream.codes.failure_codes():
+            continue
+        with pytest.raises(InputError) as raised:
+            stamp(case.data, StampRequest(Source.AI_GENERATED), bases.keys.signer, trust)
+        assert not isinstance(raised.value, VerificationError)
+        messages.append(str(raised.value))
+        if "upload's own manifest is invalid" in messages[-1]:
+            break
+    else:
+        raise AssertionError(f"no mutation of the signed parent makes the stamp invalid: {messages}")
 
 
 def test_the_3kb_file_costs_no_more_than_the_cap(

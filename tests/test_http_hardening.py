@@ -46,8 +46,10 @@ from provenance.articles import MAX_PAYLOAD
 from provenance.display import visible
 from provenance.errors import InputTooComplexError, ParserBusyError, ParserUnavailableError
 from provenance.keys import init_dev_keys
+from provenance.softbinding import ALG
 from service import problems
 from service.app import MULTIPART_FRAMING, SMALL_BODY
+from service.renditions.routes import MAX_WIDTH
 from service.security import limits
 
 from . import images
@@ -341,9 +343,10 @@ def test_every_integer_path_parameter_is_bounded(published: Published) -> None:
         for parameter in operation.get("parameters", [])
         if parameter["in"] == "path" and parameter["schema"].get("type") == "integer"
     ]
-    assert len(integers) == 4  # .txt, .c2pa, report, report-link
+    assert len(integers) == 5  # versions of .txt, .c2pa, report, report-link; a rendition's width
     for path, name, schema in integers:
-        assert (schema.get("minimum"), schema.get("maximum")) == (1, 2**31 - 1), (path, name)
+        bounds = (1, MAX_WIDTH) if name == "width" else (1, 2**31 - 1)
+        assert (schema.get("minimum"), schema.get("maximum")) == bounds, (path, name)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -528,18 +531,25 @@ def test_every_html_route_has_a_csp_and_nosniff(published: Published, spec: dict
     # Every documented GET path (badge paths included) and every route of the app itself (/docs, its files).
     paths = {path for path, operations in spec["paths"].items() if "get" in operations}
     paths |= {route.path for route in svc.app.api.routes if "GET" in (getattr(route, "methods", None) or ())}
+    verified = svc.client.get(published.image["links"]["report"], headers=svc.bearer("auditor")).json()["verification"]
     values = {
         "asset_id": published.image["id"],
         "article_id": published.article["id"],
         "version": "1",
         "ref": published.image["id"],
         "name": "swagger-init.js",
+        "width": "150",
+        "fmt": "jpg",
+        "manifest_id": verified["active_manifest"],
     }
+    # The query parameters any documented GET needs (each route ignores the others').
+    params = {"refs": published.image["id"], "from": "2000-01-01T00:00Z", "to": "2100-01-01T00:00Z"}
+    params.update(alg=ALG, value=verified["soft_bindings"][0]["code"])
     html: dict[str, Any] = {}
     for path in sorted(paths):
         response = svc.client.get(
             path.format(**values),
-            params={"refs": published.image["id"], "from": "2000-01-01T00:00Z", "to": "2100-01-01T00:00Z"},
+            params=params,
             headers={**svc.bearer("admin"), "Accept": "text/html"},
         )
         assert response.status_code == 200, (path, response.text)

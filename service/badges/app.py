@@ -41,6 +41,8 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 log = logging.getLogger("provenance.service")
 
 PREFIX: Final = "/v1/badges"
+#: ``POST /v1/badges/match`` (service/resolver/routes.py): the one badge route the API answers, not this app.
+MATCH_PATH: Final = "/v1/badges/match"
 MAX_BATCH: Final = 100
 #: Rendered badges (and decisions) kept in memory per process; the least recently used go first.
 MAX_CACHED: Final = 50_000
@@ -270,7 +272,7 @@ class BadgeApp:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
-        if scope["type"] != "http" or not path.startswith(PREFIX):
+        if scope["type"] != "http" or not path.startswith(PREFIX) or path == MATCH_PATH:
             await self.app(scope, receive, send)
             return
         if scope["method"] not in ("GET", "HEAD"):  # badges are read-only; the body is never read

@@ -27,13 +27,15 @@ from provenance import InputError, UpstreamConflictError, stamp
 from provenance.articles import ArticlePayload, parse_payload, stamp_article
 from provenance.articles import ArticleVersion as SignedVersion
 from provenance.errors import VersionConflictError
+from provenance.models import Verdict
+from provenance.softbinding import SoftBinding
 from provenance.stamp import NON_AI_SOURCES
 from provenance.trust import chain_summary
 from service.context import ServiceContext
 from service.ingest.schemas import Declaration
 from service.security.tokens import Caller
 from service.store import queries
-from service.store.db import ArticleVersion, Asset, AuditEvent
+from service.store.db import ArticleVersion, Asset, AuditEvent, SoftBindingEntry
 from service.store.errors import StorageError, commit
 from service.store.ids import article_id, asset_id
 
@@ -47,8 +49,11 @@ def _with_note(verdict: dict[str, Any], timestamp_note: str | None) -> dict[str,
 _writer = ThreadPoolExecutor(max_workers=2, thread_name_prefix="provenance-blob")
 
 
-def _commit(ctx: ServiceContext, row: Asset | ArticleVersion, event: AuditEvent, made: str) -> IntegrityError | None:
-    """Commit ``row`` with its audit event; the integrity error if a concurrent request's row won the race.
+def _commit(
+    ctx: ServiceContext, row: Asset | ArticleVersion, event: AuditEvent, made: str, binding: SoftBindingEntry | None
+) -> IntegrityError | None:
+    """Commit ``row`` with its audit event and its soft binding's index entry; the integrity error if a
+    concurrent request's row won the race.
 
     Raises :class:`StorageError` when the database refuses the write for lack of space or of write access:
     then neither is stored, and the blob ``made`` (this request's own, see :func:`_discard`) is removed.
@@ -57,11 +62,23 @@ def _commit(ctx: ServiceContext, row: Asset | ArticleVersion, event: AuditEvent,
     with ctx.session() as session:
         session.add(row)
         session.add(event)
+        if binding is not None:
+            session.add(binding)
         try:
             return commit(session)
         except StorageError:
             _discard(ctx, made)
             raise
+
+
+def _index_entry(
+    binding: SoftBinding | None, verdict: Verdict, item_id: str, version: int | None = None
+) -> SoftBindingEntry | None:
+    """The resolver's index entry for a stamp's soft binding (none without one)."""
+    manifest = verdict.active_manifest
+    if binding is None or manifest is None or manifest.label is None:
+        return None
+    return SoftBindingEntry.of(manifest.label, binding.kind, binding.code, item_id, version)
 
 
 def _discard(ctx: ServiceContext, digest: str) -> None:
@@ -170,7 +187,8 @@ def ingest_asset(
         if earlier and declaration.source in NON_AI_SOURCES:  # an override of our own earlier AI declaration
             detail["overrides"] = {"assets": [a.id for a in earlier], "reason": declaration.override_upstream}
         event = AuditEvent(kind="stamp", token_id=caller.token_id if caller else None, subject=ident, detail=detail)
-        lost = _commit(ctx, row, event, stamped_sha256)
+        entry = _index_entry(result.soft_binding, result.verdict, ident)
+        lost = _commit(ctx, row, event, stamped_sha256, entry)
     if lost is None:
         return Ingested(row, created=True)
     # A concurrent request committed first: the same upload (answered as a repeat) or another upload
@@ -246,7 +264,8 @@ def ingest_article(ctx: ServiceContext, payload_bytes: bytes, caller: Caller | N
             subject=f"{ident}/v{payload.version}",
             detail=detail,
         )
-        lost = _commit(ctx, row, event, manifest_sha256)
+        entry = _index_entry(result.soft_binding, result.verdict, ident, payload.version)
+        lost = _commit(ctx, row, event, manifest_sha256, entry)
     if lost is None:
         return IngestedArticle(row, created=True)
     # A concurrent request stored this version first: a repeat only if its text is this text.

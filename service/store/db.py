@@ -372,8 +372,15 @@ def make_engine(url: str, *, durable: bool = True) -> Engine:
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA busy_timeout=10000")
             cursor.close()
+            # PostgreSQL has bit_count(); the soft-binding search needs the same on SQLite.
+            dbapi_connection.create_function("hamming64", 2, hamming64, deterministic=True)
 
     return engine
+
+
+def hamming64(a: int, b: int) -> int:
+    """Bits that differ between two 64-bit codes (as stored: signed; SQLite's ``hamming64()``)."""
+    return ((a ^ b) & 0xFFFF_FFFF_FFFF_FFFF).bit_count()
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Any]:
@@ -398,3 +405,61 @@ class Rendition(Base):
     size: Mapped[int] = mapped_column(Integer)  # bytes
     manifest: Mapped[bytes] = mapped_column(LargeBinary)  # the manifest store embedded in the blob, on its own
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+# --- soft bindings ---
+
+#: Bits per chunk of a 64-bit code in the multi-index (four chunk columns, each indexed with the kind).
+CHUNK_BITS: Final = 16
+
+
+def code_chunks(code: int) -> tuple[int, int, int, int]:
+    """The four 16-bit chunks of an unsigned 64-bit code, most significant first."""
+    return (code >> 48) & 0xFFFF, (code >> 32) & 0xFFFF, (code >> 16) & 0xFFFF, code & 0xFFFF
+
+
+def signed64(code: int) -> int:
+    """An unsigned 64-bit code as the signed integer a BIGINT column holds (two's complement)."""
+    return code - (1 << 64) if code >= 1 << 63 else code
+
+
+class SoftBindingEntry(Base):
+    """The fingerprint signed into a stored manifest (``c2pa.soft-binding``, ``io.iscc.v0``): the index the
+    Soft Binding Resolution API searches (:mod:`service.resolver`). One row per stamped manifest that has one,
+    written in the same transaction as the asset or article version; ``manifest_id`` is the active manifest's
+    label (``urn:c2pa:...``), the id the API answers with.
+
+    Nearest-neighbour search is multi-index hashing: codes within ``r`` bits in all agree within
+    ``r // 4`` bits in at least one of their four 16-bit chunks, so a query probes each chunk's index for the
+    few values that close (:func:`service.resolver.index.matches`) and checks the full distance on those rows.
+    """
+
+    __tablename__ = "soft_bindings"
+
+    manifest_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(10))  # "image" | "text"
+    code: Mapped[int] = mapped_column(BigInteger)  # signed64 of the 64-bit code
+    c0: Mapped[int] = mapped_column(Integer)
+    c1: Mapped[int] = mapped_column(Integer)
+    c2: Mapped[int] = mapped_column(Integer)
+    c3: Mapped[int] = mapped_column(Integer)
+    item_id: Mapped[str] = mapped_column(String(40), index=True)  # the asset id or the article id
+    version: Mapped[int | None] = mapped_column(Integer, default=None)  # the article version
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    __table_args__ = tuple(Index(f"ix_soft_bindings_kind_c{i}", "kind", f"c{i}") for i in range(4))
+
+    @classmethod
+    def of(cls, manifest_id: str, kind: str, code: int, item_id: str, version: int | None = None) -> SoftBindingEntry:
+        c0, c1, c2, c3 = code_chunks(code)
+        return cls(
+            manifest_id=manifest_id,
+            kind=kind,
+            code=signed64(code),
+            c0=c0,
+            c1=c1,
+            c2=c2,
+            c3=c3,
+            item_id=item_id,
+            version=version,
+        )
