@@ -135,7 +135,8 @@ def publisher_csp() -> str:
     services = " ".join(SERVICES)
     return (
         f"default-src 'none'; script-src {services}; style-src 'self' {services}; img-src 'self'; "
-        f"media-src 'self'; connect-src {services}; base-uri 'none'; form-action 'none'"
+        # 'self': badge.js reads the bytes of an opt-in image (data-provenance-match) to match it
+        f"media-src 'self'; connect-src 'self' {services}; base-uri 'none'; form-action 'none'"
     )
 
 
@@ -454,3 +455,46 @@ def test_untrusted_content_is_neither_labelled_nor_marked(
             assert csp_violations(page) == []
         finally:
             SERVICES.remove(server.base)
+
+
+def test_an_image_with_no_ref_is_matched_to_its_signed_original(
+    browser: Browser, site: Site, publisher: Publisher
+) -> None:
+    # The publisher shows a resized, re-encoded copy of a stamped AI image (its manifest gone) and an unrelated
+    # picture, both opted in to matching; neither carries a ref.
+    original = images.encode(images.scene(1200, 900, seed=61), "JPEG", quality=92)
+    stored = httpx.post(
+        f"{site.server.base}/v1/assets",
+        headers={"Authorization": f"Bearer {site.token}"},
+        files={"file": ("storm.jpg", original, "image/jpeg")},
+        data={"declaration": json.dumps({"source": "ai_generated"})},
+        timeout=30,
+    )
+    assert stored.status_code == 201, stored.text
+    copy = images.scene(1200, 900, seed=61).resize((600, 450))
+    (publisher.root / "copy.jpg").write_bytes(images.encode(copy, "JPEG", quality=70))
+    (publisher.root / "stranger.jpg").write_bytes(images.encode(images.scene(600, 450, seed=62), "JPEG"))
+    body = (
+        '<figure id="fig-copy"><img id="copy" src="/copy.jpg" alt="Storm" data-provenance-match></figure>'
+        '<figure id="fig-zh" lang="zh-Hans">'
+        '<img id="copy-zh" src="/copy.jpg" alt="风暴" data-provenance-match></figure>'
+        '<figure id="fig-stranger"><img id="stranger" src="/stranger.jpg" alt="Other" data-provenance-match></figure>'
+    )
+    page = open_page(browser, publisher.page("match.html", body))
+    load_badges(page, publisher.service, 2)
+    assert page.locator("#fig-copy > [data-provenance-badge] .provenance-badge").inner_text() == (
+        "Credentials found for a matching original"
+    )
+    assert page.locator("#fig-zh > [data-provenance-badge] .provenance-badge").inner_text() == "找到匹配原件的内容凭证"
+    assert page.locator("#fig-stranger > [data-provenance-badge]").count() == 0
+    page.locator("#fig-copy .provenance-badge").click()
+    popover = page.locator("#fig-copy .provenance-popover")
+    lines = popover.locator(".provenance-popover__recovered").all_inner_texts()
+    assert lines[0] == "Original: AI-generated image"
+    assert "no Content Credentials of its own" in lines[1]
+    assert "Media Newsroom" in (popover.text_content() or "")
+    assert popover.locator("a").get_attribute("href") == f"{site.server.base}/verify/{stored.json()['id']}?lang=en"
+    # A copy is never marked as if it carried the AI claim itself.
+    assert page.get_attribute("#copy", "ai-disclosure") is None
+    assert page.locator("[itemscope]").count() == 0
+    assert csp_violations(page) == []

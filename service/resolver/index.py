@@ -1,11 +1,11 @@
 """Nearest-neighbour search over the stored soft bindings (``soft_bindings``, :class:`SoftBindingEntry`).
 
-Multi-index hashing: two 64-bit codes at most ``d`` bits apart agree within ``d // 4`` bits in at least
-one of their four 16-bit chunks (pigeonhole). A query therefore asks each chunk's index (kind, chunk) for
-the values within that radius of its own chunk (137 values per chunk at radius 2), and the database checks
-the full distance of those rows only (``bit_count`` on PostgreSQL, ``hamming64`` on SQLite). The rows a
-query reads grow with the stored count / 65,536 per probed value, not with a scan: see README, "Soft
-bindings", for the figures at 1M stored items.
+Multi-index hashing: two 64-bit codes at most ``d`` bits apart agree within ``d // 3`` bits in at least
+one of their three chunks (22, 21 and 21 bits: pigeonhole). A query therefore asks each chunk's index
+(kind, chunk) for the values within that radius of its own chunk (254 or 232 values at radius 2), and the
+database checks the full distance of those rows only (``bit_count`` on PostgreSQL, ``hamming64`` on
+SQLite). A probed value is shared by stored count / 2^21 rows, so at 1M stored items a lookup reads a few
+hundred rows, not the table: see README, "Soft bindings", for the figures.
 
 Withdrawn items never match: their manifests are not served either.
 """
@@ -17,17 +17,16 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Final
 
-from sqlalchemy import BigInteger, Integer, and_, cast, func, literal, or_, select
-from sqlalchemy.dialects.postgresql import BIT
-from sqlalchemy.orm import Session
+from sqlalchemy import BigInteger, Integer, and_, any_, cast, func, literal, or_, select
+from sqlalchemy.dialects.postgresql import ARRAY, BIT
+from sqlalchemy.orm import InstrumentedAttribute, Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from provenance.softbinding import BITS, MAX_DISTANCE, SoftBinding
-from service.store.db import CHUNK_BITS, SoftBindingEntry, Withdrawal, code_chunks, signed64
+from provenance.softbinding import MAX_DISTANCE, SoftBinding
+from service.store.db import CHUNK_WIDTHS, SoftBindingEntry, Withdrawal, code_chunks, signed64
 
 #: Most matches one query answers with (the API's ``maxResults`` is capped at this).
 MAX_RESULTS: Final = 20
-_CHUNKS: Final = BITS // CHUNK_BITS
 
 
 @dataclass(frozen=True)
@@ -46,11 +45,11 @@ class Match:
 
 
 @cache
-def _neighbours(value: int, radius: int) -> tuple[int, ...]:
-    """Every 16-bit value within ``radius`` bits of ``value``."""
+def _neighbours(value: int, width: int, radius: int) -> tuple[int, ...]:
+    """Every ``width``-bit value within ``radius`` bits of ``value``."""
     out = [value]
     for r in range(1, radius + 1):
-        for bits in itertools.combinations(range(CHUNK_BITS), r):
+        for bits in itertools.combinations(range(width), r):
             flipped = value
             for bit in bits:
                 flipped ^= 1 << bit
@@ -68,14 +67,24 @@ def _distance(session: Session, query: int) -> ColumnElement[int]:
 
 def matches(session: Session, binding: SoftBinding, limit: int = MAX_RESULTS) -> list[Match]:
     """Stored manifests of the same kind within :data:`MAX_DISTANCE` bits, nearest first (then oldest)."""
-    radius = MAX_DISTANCE // _CHUNKS
+    radius = MAX_DISTANCE // len(CHUNK_WIDTHS)
     chunks = code_chunks(binding.code)
-    columns = (SoftBindingEntry.c0, SoftBindingEntry.c1, SoftBindingEntry.c2, SoftBindingEntry.c3)
+    columns = (SoftBindingEntry.c0, SoftBindingEntry.c1, SoftBindingEntry.c2)
     # One (kind, chunk) index probe per term: both planners answer an OR of indexable terms by a union.
+    # PostgreSQL takes each chunk's values as one array parameter (hundreds of separate ones cost more to
+    # send and plan than the lookup itself).
+    postgres = session.get_bind().dialect.name == "postgresql"
+
+    def near(column: InstrumentedAttribute[int], chunk: int, width: int) -> ColumnElement[bool]:
+        values = _neighbours(chunk, width, radius)
+        if postgres:
+            return column == any_(literal(list(values), ARRAY(Integer)))
+        return column.in_(values)
+
     probe = or_(
         *(
-            and_(SoftBindingEntry.kind == binding.kind, column.in_(_neighbours(chunk, radius)))
-            for column, chunk in zip(columns, chunks, strict=True)
+            and_(SoftBindingEntry.kind == binding.kind, near(column, chunk, width))
+            for column, chunk, width in zip(columns, chunks, CHUNK_WIDTHS, strict=True)
         )
     )
     distance = _distance(session, signed64(binding.code)).label("distance")

@@ -34,6 +34,15 @@ from service.security.public import MatchLimitDep
 
 router = APIRouter(tags=["soft binding resolution"])
 
+#: Every answer may be read by a page or a verifier of any origin (no cookies are ever involved).
+CORS: Final = {"Access-Control-Allow-Origin": "*"}
+_PREFLIGHT: Final = {
+    **CORS,
+    "Access-Control-Allow-Methods": "POST",
+    "Access-Control-Allow-Headers": "Content-Type",
+    "Access-Control-Max-Age": "86400",
+}
+
 MaxResults = Annotated[
     int, Query(alias="maxResults", ge=1, description=f"Most matches to return (at most {MAX_RESULTS})")
 ]
@@ -82,7 +91,7 @@ class AlgorithmList(BaseModel):
     response_model=AlgorithmList,
 )
 def supported_algorithms(response: Response) -> dict[str, Any]:
-    response.headers["Cache-Control"] = "public, max-age=3600"
+    response.headers.update({"Cache-Control": "public, max-age=3600", **CORS})
     return {"watermarks": [], "fingerprints": [{"alg": ALG}]}
 
 
@@ -95,6 +104,7 @@ def supported_algorithms(response: Response) -> dict[str, Any]:
     responses=_ANSWERS,
 )
 def matches_by_binding(
+    response: Response,
     ctx: ContextDep,
     base: PublicBaseDep,
     _limit: MatchLimitDep,
@@ -102,6 +112,7 @@ def matches_by_binding(
     value: Annotated[str, Query(max_length=200)],
     max_results: MaxResults = MAX_RESULTS,
 ) -> dict[str, Any]:
+    response.headers.update(CORS)
     return query_result(find(ctx, binding_of_value(alg, value), max_results), base)
 
 
@@ -114,12 +125,14 @@ def matches_by_binding(
     responses=_ANSWERS,
 )
 def matches_by_binding_post(
+    response: Response,
     ctx: ContextDep,
     base: PublicBaseDep,
     _limit: MatchLimitDep,
     query: SoftBindingQuery,
     max_results: MaxResults = MAX_RESULTS,
 ) -> dict[str, Any]:
+    response.headers.update(CORS)
     return query_result(find(ctx, binding_of_value(query.alg, query.value), max_results), base)
 
 
@@ -153,6 +166,7 @@ async def _content(request: Request, ctx: ContextDep) -> tuple[bytes, str]:
 )
 async def matches_by_content(
     request: Request,
+    response: Response,
     ctx: ContextDep,
     base: PublicBaseDep,
     _limit: MatchLimitDep,
@@ -165,6 +179,7 @@ async def matches_by_content(
         raise Problem(400, "invalid-binding", "Unsupported algorithm", f"this service computes {ALG} only")
     data, media_type = await _content(request, ctx)
     binding = await run_in_threadpool(binding_of_content, ctx, data, media_type)
+    response.headers.update(CORS)
     return query_result(await run_in_threadpool(find, ctx, binding, max_results), base)
 
 
@@ -194,6 +209,7 @@ def get_manifest(
         "ETag": store.etag,
         "Cache-Control": "public, max-age=300",  # withdrawal shows within minutes behind a CDN (purge: item tag)
         "X-Content-Type-Options": "nosniff",
+        **CORS,
     }
     if if_none_match is not None and store.etag in [t.strip() for t in if_none_match.split(",")]:
         return Response(status_code=304, headers=headers)
@@ -215,6 +231,7 @@ def get_manifest(
 )
 async def badge_match(
     request: Request,
+    response: Response,
     ctx: ContextDep,
     _limit: MatchLimitDep,
     lang: Annotated[str | None, Query(description="en or zh-Hans (default: Accept-Language)")] = None,
@@ -225,4 +242,13 @@ async def badge_match(
     language = lang or preferred_language(accept_language)
     data, media_type = await _content(request, ctx)
     binding = await run_in_threadpool(binding_of_content, ctx, data, media_type)
+    response.headers.update({**CORS, "Cache-Control": "no-store"})
     return await run_in_threadpool(match_badge, ctx, binding, language)
+
+
+@router.options("/matches/byBinding", include_in_schema=False)
+@router.options("/matches/byContent", include_in_schema=False)
+@router.options("/v1/badges/match", include_in_schema=False)
+def preflight() -> Response:
+    """CORS preflight of the POST lookups (their bodies are JSON or images, not a form): any origin may ask."""
+    return Response(status_code=204, headers=_PREFLIGHT)

@@ -409,13 +409,17 @@ class Rendition(Base):
 
 # --- soft bindings ---
 
-#: Bits per chunk of a 64-bit code in the multi-index (four chunk columns, each indexed with the kind).
-CHUNK_BITS: Final = 16
+#: Widths (bits, most significant first) of the chunks of a 64-bit code in the multi-index: three chunks, each
+#: indexed with the kind. Three, not four or eight: a query within ``d`` bits probes each chunk for the values
+#: within ``d // 3`` bits of its own, and on 1M stored codes a 21-bit chunk value is shared by ~0.5 rows,
+#: a 16-bit one by ~15 (README, "Soft bindings": the rows read per lookup).
+CHUNK_WIDTHS: Final = (22, 21, 21)
 
 
-def code_chunks(code: int) -> tuple[int, int, int, int]:
-    """The four 16-bit chunks of an unsigned 64-bit code, most significant first."""
-    return (code >> 48) & 0xFFFF, (code >> 32) & 0xFFFF, (code >> 16) & 0xFFFF, code & 0xFFFF
+def code_chunks(code: int) -> tuple[int, int, int]:
+    """The chunks of an unsigned 64-bit code (:data:`CHUNK_WIDTHS`), most significant first."""
+    low, mid = CHUNK_WIDTHS[2], CHUNK_WIDTHS[1]
+    return code >> (low + mid), (code >> low) & ((1 << mid) - 1), code & ((1 << low) - 1)
 
 
 def signed64(code: int) -> int:
@@ -430,8 +434,9 @@ class SoftBindingEntry(Base):
     label (``urn:c2pa:...``), the id the API answers with.
 
     Nearest-neighbour search is multi-index hashing: codes within ``r`` bits in all agree within
-    ``r // 4`` bits in at least one of their four 16-bit chunks, so a query probes each chunk's index for the
-    few values that close (:func:`service.resolver.index.matches`) and checks the full distance on those rows.
+    ``r // 3`` bits in at least one of their three chunks (:data:`CHUNK_WIDTHS`), so a query probes each
+    chunk's index for the values that close (:func:`service.resolver.index.matches`) and checks the full
+    distance on those rows only.
     """
 
     __tablename__ = "soft_bindings"
@@ -442,16 +447,15 @@ class SoftBindingEntry(Base):
     c0: Mapped[int] = mapped_column(Integer)
     c1: Mapped[int] = mapped_column(Integer)
     c2: Mapped[int] = mapped_column(Integer)
-    c3: Mapped[int] = mapped_column(Integer)
     item_id: Mapped[str] = mapped_column(String(40), index=True)  # the asset id or the article id
     version: Mapped[int | None] = mapped_column(Integer, default=None)  # the article version
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
-    __table_args__ = tuple(Index(f"ix_soft_bindings_kind_c{i}", "kind", f"c{i}") for i in range(4))
+    __table_args__ = tuple(Index(f"ix_soft_bindings_kind_c{i}", "kind", f"c{i}") for i in range(len(CHUNK_WIDTHS)))
 
     @classmethod
     def of(cls, manifest_id: str, kind: str, code: int, item_id: str, version: int | None = None) -> SoftBindingEntry:
-        c0, c1, c2, c3 = code_chunks(code)
+        c0, c1, c2 = code_chunks(code)
         return cls(
             manifest_id=manifest_id,
             kind=kind,
@@ -459,7 +463,6 @@ class SoftBindingEntry(Base):
             c0=c0,
             c1=c1,
             c2=c2,
-            c3=c3,
             item_id=item_id,
             version=version,
         )

@@ -5,12 +5,20 @@
  *   <figcaption data-provenance-ref="img_…" data-provenance-lang="en">Caption</figcaption>
  *   <img src="…" srcset="…" sizes="…" data-provenance-ref="img_…">      (also <picture>, <video>)
  *   <provenance-badge ref="art_…" lang="zh-Hans"></provenance-badge>
+ *   <img src="…" data-provenance-match>                 (opt-in: an image with no ref, e.g. a syndicated copy)
  *
  * All refs on the page are looked up with one GET {script origin}/v1/badges?refs=a,b&lang=xx per language
  * (at most 100 refs per request) and a badge is appended inside each marked element. Only two cases show
  * anything (C2PA UX guidance: one label at a time, neutral tones): state "trusted" with labels (AI label pill)
  * and state "invalid" (neutral invalid mark). Everything else, and every error, renders nothing.
  * API: window.ProvenanceBadges.refresh(root?) removes the badges inside root and renders them again.
+ *
+ * Opt-in matching (data-provenance-match on an <img> or <picture> without a ref): the image's bytes are fetched
+ * (same origin, or a host that sends CORS headers; connect-src must allow it) and POSTed to
+ * {script origin}/v1/badges/match. Only a match with a trusted, AI-labelled original shows a mark, and it says
+ * "Credentials found for a matching original" (the copy itself is not verified: C2PA guidance on recovered
+ * manifests); its popover names the original's label, signer and report. A copy gets no machine-readable
+ * marking. At most MAX_MATCHES images per scan, each at most MAX_MATCH_BYTES.
  *
  * Media (img, picture, video, audio, canvas, iframe, embed, object, svg) cannot show a child, so their badge is
  * inserted just before the element (before its <picture> for an <img> inside one) and is absolutely positioned
@@ -39,11 +47,14 @@
 
   const MAX_REFS = 100;
   const SELECTOR = "[data-provenance-ref], provenance-badge[ref]";
+  const MATCH_SELECTOR = "img[data-provenance-match], picture[data-provenance-match]";
+  const MAX_MATCHES = 10; // per scan: each is an upload to the service, rate-limited per reader address
+  const MAX_MATCH_BYTES = 10 * 1024 * 1024; // the service's match_max_bytes default
   const WRAP_ATTR = "data-provenance-badge"; // marks the <span> this script appends to a marked element
   const OPEN_POPOVERS = "[" + WRAP_ATTR + "] > .provenance-popover:not([hidden])";
   const TEXT = {
-    en: { signedBy: "Signed by ", how: "How this is verified" },
-    "zh-Hans": { signedBy: "签名者：", how: "查看验证方式" },
+    en: { signedBy: "Signed by ", how: "How this is verified", original: "Original: " },
+    "zh-Hans": { signedBy: "签名者：", how: "查看验证方式", original: "原件：" },
   };
   // Elements whose children are not shown (void or replaced): their badge goes next to them.
   const MEDIA = new Set(["img", "picture", "video", "audio", "canvas", "iframe", "embed", "object", "svg"]);
@@ -192,7 +203,8 @@
     document.addEventListener("keydown", onKeydown);
   }
 
-  function buildBadge(info, text, tone, lang) {
+  /** lead: lines shown first in the popover (a match's words about the original), strings only. */
+  function buildBadge(info, text, tone, lang, lead) {
     const t = TEXT[lang] || TEXT.en;
     const wrap = make("span", "provenance-badge-wrap");
     wrap.setAttribute(WRAP_ATTR, "");
@@ -203,6 +215,9 @@
     wrap.append(document.createTextNode(" "), button); // the space keeps it readable unstyled
 
     const parts = [];
+    (lead || []).forEach((line) => {
+      if (isText(line)) parts.push(make("span", "provenance-popover__recovered", line));
+    });
     if (isText(info.description)) parts.push(make("span", "provenance-popover__description", info.description));
     const review = info.state === "trusted" && info.review && typeof info.review === "object" ? info.review : null;
     if (review && isText(review.text)) parts.push(make("span", "provenance-popover__review", review.text));
@@ -302,6 +317,47 @@
     mark(el, wrap, info);
   }
 
+  /** A match with a trusted, AI-labelled original: a mark saying so, never the copy's own label. */
+  function renderMatch(el, token, answer, lang) {
+    if (tokens.get(el) !== token || ownBadges(el).length || !answer || typeof answer !== "object") return;
+    const original = answer.original;
+    if (answer.state !== "matching_original" || !isText(answer.text) || !original || typeof original !== "object") return;
+    const label = Array.isArray(original.labels) && original.labels.length ? original.labels[0] : null;
+    if (original.state !== "trusted" || !label || !isText(label.text)) return;
+    const t = TEXT[lang] || TEXT.en;
+    const info = { signer: original.signer, stamped_at: original.stamped_at, report_url: original.report_url };
+    const wrap = buildBadge(info, answer.text, "recovered", lang, [t.original + label.text, answer.note]);
+    wrap.classList.add("provenance-badge-wrap--media");
+    anchorOf(el).before(wrap);
+    mediaBadges.set(el, wrap);
+  }
+
+  /** The image's bytes (http(s), same origin or CORS), or null. */
+  async function imageBytes(el) {
+    const url = mediaUrl(el);
+    if (!url) return null;
+    const response = await fetch(url, { credentials: "omit", mode: "cors" });
+    if (!response.ok) return null;
+    const blob = await response.blob();
+    return blob.size && blob.size <= MAX_MATCH_BYTES ? blob : null;
+  }
+
+  /** One match request for an image with no ref; resolves to the answer, or null on any failure. */
+  async function fetchMatch(el, lang) {
+    try {
+      const blob = await imageBytes(el);
+      if (!blob) return null;
+      const type = /^image\/[a-z0-9.+-]+$/i.test(blob.type) ? blob.type : "application/octet-stream";
+      const response = await fetch(ORIGIN + "/v1/badges/match?lang=" + encodeURIComponent(lang), {
+        method: "POST", body: blob, headers: { "Content-Type": type }, credentials: "omit", mode: "cors",
+      });
+      if (!response.ok) return null;
+      return await response.json();
+    } catch (e) {
+      return null;
+    }
+  }
+
   /** One batch request; resolves to the "badges" object, or null on any failure (never rejects). */
   async function fetchBatch(refs, lang) {
     try {
@@ -320,19 +376,24 @@
   async function scan(root, replace) {
     try {
       listen();
-      const marked = Array.from(root.querySelectorAll(SELECTOR));
-      if (root.matches && root.matches(SELECTOR)) marked.unshift(root);
+      const both = SELECTOR + ", " + MATCH_SELECTOR;
+      const marked = Array.from(root.querySelectorAll(both));
+      if (root.matches && root.matches(both)) marked.unshift(root);
       if (replace) {
         marked.forEach(clear); // a media element's badge is its sibling, possibly outside root
         root.querySelectorAll("[" + WRAP_ATTR + "]").forEach((wrap) => wrap.remove());
       }
       const groups = new Map(); // lang -> Map(ref -> [{el, token}])
+      const unreferenced = []; // opt-in images with no ref: matched by their bytes
       for (const el of marked) {
         if (!replace && (tokens.has(el) || ownBadges(el).length)) continue; // idempotent
         const token = {};
         tokens.set(el, token);
         const ref = refOf(el);
-        if (!ref) continue;
+        if (!ref) {
+          if (el.matches(MATCH_SELECTOR) && unreferenced.length < MAX_MATCHES) unreferenced.push({ el, token });
+          continue;
+        }
         const lang = langOf(el);
         if (!groups.has(lang)) groups.set(lang, new Map());
         const byRef = groups.get(lang);
@@ -354,6 +415,12 @@
           }).catch(() => {}));
         }
       });
+      for (const item of unreferenced) {
+        const lang = langOf(item.el);
+        jobs.push(fetchMatch(item.el, lang).then((answer) => {
+          try { renderMatch(item.el, item.token, answer, lang); } catch (e) { /* render nothing */ }
+        }).catch(() => {}));
+      }
       await Promise.all(jobs);
     } catch (e) { /* render nothing */ }
   }
