@@ -6,7 +6,6 @@ A route's dependencies run before its body is touched: a refused caller costs no
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable
 from typing import Annotated
 from urllib.parse import urlencode
@@ -19,6 +18,7 @@ from service.context import ServiceContext
 from service.deps import ContextDep
 from service.problems import Problem
 from service.security import sessions
+from service.security.public import enforce
 from service.security.sessions import Viewer
 from service.security.tokens import Caller, audit_subject, authenticate
 from service.store.db import AuditEvent
@@ -50,18 +50,8 @@ def _audit_refusal(request: Request, session: Session, caller: Caller | None, re
 
 
 def _within_rate(request: Request, ctx: ServiceContext, caller: Caller) -> None:
-    """Raise the 429 problem (with ``Retry-After``) when ``caller``'s token is over its rate limit (counted
-    across every process; a counter the database cannot update admits the request, logged)."""
-    try:
-        wait = ctx.rate_limiter.allow(caller.token_id)
-    except SQLAlchemyError as exc:
-        log.warning("rate limit not checked: the counter could not be updated (%s)", type(exc).__name__)
-        return
-    if wait:
-        request.app.state.metrics.reject("rate_limited")
-        problem = Problem(429, "rate-limited", "Too many requests", "slow down: per-token rate limit reached")
-        problem.headers["Retry-After"] = str(max(1, math.ceil(min(wait, 86400))))
-        raise problem
+    """Raise the 429 problem when ``caller``'s token is over its rate limit (counted across every process)."""
+    enforce(request, ctx.rate_limiter, caller.token_id, "slow down: per-token rate limit reached")
 
 
 def require(role: str, *others: str) -> Callable[..., Caller]:
