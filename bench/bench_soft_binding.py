@@ -141,9 +141,9 @@ def make_original(spec: corpus.Spec) -> Original:
     raise RuntimeError(f"no fingerprintable original for {spec}")
 
 
-def make_unrelated(spec: corpus.Spec) -> tuple[str, int | None]:
+def make_unrelated(spec: corpus.Spec) -> tuple[str, int, int | None]:
     img = corpus.render(spec, UNRELATED_SIDE)
-    return spec.generator, code_of(corpus.encode(img, "JPEG", quality=85))
+    return spec.generator, spec.photo, code_of(corpus.encode(img, "JPEG", quality=85))
 
 
 # ------------------------------------------------------------------------------------ analysis
@@ -231,15 +231,16 @@ def main(argv: list[str] | None = None) -> int:
 
     codes = [o.code for o in originals]
     copies = analyse_copies(originals)
-    unrelated_codes = [code for _, code in unrelated_results if code is not None]
+    unrelated_found = [(g, p, code) for g, p, code in unrelated_results if code is not None]
+    unrelated_codes = [code for _, _, code in unrelated_found]
     unrelated_nearest, unrelated_pairs = nearest_distances(unrelated_codes, codes)
     original_nearest = [min((c ^ d).bit_count() for j, d in enumerate(codes) if j != i) for i, c in enumerate(codes)]
     analysed = time.perf_counter()
 
     # ---- the corpus
     kinds = Counter(o.spec.generator for o in originals)
-    unrelated_kinds = Counter(g for g, _ in unrelated_results)
-    featureless = sum(code is None for _, code in unrelated_results)
+    unrelated_kinds = Counter(g for g, _, _ in unrelated_results)
+    featureless = sum(code is None for _, _, code in unrelated_results)
     sides = sorted(max(o.size) for o in originals)
     print(f"soft-binding robustness: seed {args.seed}, {len(originals)} originals, {len(unrelated_results)} unrelated")
     print(f"  originals: {', '.join(f'{k} {n}' for k, n in sorted(kinds.items()))}; longer side "
@@ -329,6 +330,18 @@ def main(argv: list[str] | None = None) -> int:
                 fm = sum(d <= t for d in unrelated_nearest)
                 rec = ", ".join(f"{k} {100 * recall(k, t):.1f}%" for k in TARGET_KINDS)
                 print(f"  at {t} bits: {fm} false matches of {n_unrelated}; recall {rec}")
+    shown = [t for t in THRESHOLDS if any(d <= t for d in unrelated_nearest)][:2]
+    for t in shown:
+        pairs: Counter[str] = Counter()
+        for (kind, photo, code), nearest in zip(unrelated_found, unrelated_nearest, strict=True):
+            if nearest > t:
+                continue
+            for o in originals:
+                if (code ^ o.code).bit_count() <= t:
+                    same = " (same photo)" if kind == "photo" and o.spec.photo == photo else ""
+                    pairs[f"{kind} -> {o.spec.generator}{same}"] += 1
+        print(f"  false-match pairs at {t} bits, unrelated -> original: "
+              + ", ".join(f"{k} {n}" for k, n in pairs.most_common()))  # fmt: skip
     print()
     print(f"time: originals and copies {made_originals - started:.1f} s, unrelated "
           f"{made_unrelated - made_originals:.1f} s, analysis {analysed - made_unrelated:.1f} s, "

@@ -12,12 +12,14 @@ Invariants:
   :data:`provenance._c2pa.WORKER_OPS`) under the caller's memory and time caps, and never beyond the
   caller's ``Limits.max_pixels`` (Pillow's decompression-bomb guard is bounded by it too).
 * The image is normalised as iscc-sdk normalises it for the Image-Code (EXIF orientation applied,
-  transparency over white, uniform border trimmed, grayscale, 32x32 bicubic), with two measured
-  shortcuts that keep a stamp cheap: a JPEG is decoded at 1/2 to 1/8 scale (its DCT scaling, never
-  below 256 pixels a side), and the border trim tolerates the few levels of noise a lossy re-encode
-  adds to a flat border. The hash is the ISCC Image-Code's (the median-thresholded 8x8 lowest
-  frequencies of the 32x32 DCT), computed from those frequencies only; it equals
-  ``iscc_core.gen_image_code_v0`` of the same pixels (tested).
+  transparency over white, grayscale, 32x32 bicubic) with one measured difference: no border trim.
+  iscc-sdk trims a border of the top-left pixel's colour; measured (bench_soft_binding.py, and a real
+  photograph of the conformance files), how much such a trim cuts depends on grain, lossy noise and
+  decode scale, and on photographs with a dark or flat edge it cut content differently in each copy:
+  most missed copies came from it. A JPEG is decoded at 1/2 to 1/8 scale (its DCT scaling, never below
+  256 pixels a side), which keeps a stamp cheap. The hash is the ISCC Image-Code's (the
+  median-thresholded 8x8 lowest frequencies of the 32x32 DCT), computed from those frequencies only;
+  it equals ``iscc_core.gen_image_code_v0`` of the same pixels (tested).
 * A featureless image (a flat colour) gets no fingerprint: every such image would match every other.
 * A fingerprint is never a label source: it only finds a candidate original, whose own manifest says
   what it is.
@@ -47,12 +49,11 @@ from provenance.media import DEFAULT_LIMITS, Limits
 ALG: Final = "io.iscc.v0"
 LABEL: Final = "c2pa.soft-binding"
 BITS: Final = 64
-#: Codes of the same kind at most this many bits apart (of 64) match (measured: bench_soft_binding.py, 200
-#: originals, 10,000 unrelated images: recall 94-100% per derivation, 0.05% of unrelated images match).
-MAX_DISTANCE: Final = 8
-#: The stricter bound for showing a reader a matching original's badge (``POST /v1/badges/match``, badge.js),
-#: where a false match would mislead: no unrelated image of the benchmark came within it (recall 88-100%).
-BADGE_MAX_DISTANCE: Final = 4
+#: Codes of the same kind at most this many bits apart (of 64) match. Measured (bench_soft_binding.py: 200
+#: originals, 11 derivations each, 9,996 unrelated images): 99.5-100% of resized, recompressed, converted
+#: and stripped copies resolve to their original and no unrelated image matches; the first false match
+#: comes at 8 bits, and 5% crops need 12 (README, "Soft bindings").
+MAX_DISTANCE: Final = 4
 
 #: Longest text fingerprinted, in characters: the ISCC Text-Code costs ~3 s per million characters
 #: (pure Python), so a longer text gets no soft binding rather than a multi-second stamp.
@@ -60,8 +61,6 @@ MAX_TEXT_CHARACTERS: Final = 300_000
 
 #: A JPEG is decoded at the largest DCT scale (1/2, 1/4, 1/8) that keeps both sides at least this long.
 DRAFT_SIDE: Final = 256
-#: Grey levels (of 255) a pixel may differ from the top-left one and still count as border.
-TRIM_TOLERANCE: Final = 12
 #: Below this standard deviation (grey levels) of the 32x32 normalised pixels an image is featureless.
 MIN_CONTRAST: Final = 2.0
 
@@ -171,21 +170,9 @@ def _decoded(data: bytes, max_pixels: int) -> Image.Image:
     return img.convert("L")
 
 
-def _trimmed(img: Image.Image) -> Image.Image:
-    """Without a border of the top-left pixel's grey (within :data:`TRIM_TOLERANCE`), as iscc-sdk trims."""
-    corner = img.getpixel((0, 0))
-    assert isinstance(corner, int)
-    low, high = corner - TRIM_TOLERANCE, corner + TRIM_TOLERANCE
-    mask = img.point(lambda v: 0 if low <= v <= high else 255)
-    box = mask.getbbox()
-    if box is None or box == (0, 0, *img.size):
-        return img  # uniform (featureless; refused later) or no border
-    return img.crop(box)
-
-
 def normalized_pixels(data: bytes, max_pixels: int) -> list[int]:
     """The 32x32 grey pixels the Image-Code is computed from. Decodes ``data``: run it isolated."""
-    img = _trimmed(_decoded(data, max_pixels))
+    img = _decoded(data, max_pixels)
     small = img.resize((32, 32), Image.Resampling.BICUBIC, reducing_gap=4.0)
     return list(small.tobytes())  # mode "L": one byte per pixel, row by row
 

@@ -11,6 +11,7 @@ import dataclasses
 import io
 import json
 import random
+from pathlib import Path
 
 import c2pa
 import iscc_core
@@ -129,9 +130,20 @@ def derived(data: bytes, how: str) -> bytes:
     raise AssertionError(how)
 
 
+#: A real photograph (of the conformance files; its own manifest is dropped by the re-encode below), with a
+#: dark edge: a border trim decided by a grey tolerance cut it differently in each copy (see softbinding).
+PHOTO = Path(__file__).parent / "fixtures/external/public-testfiles/truepic-20230212-camera.jpg"
+
+
+def photo_upload() -> bytes:
+    img = Image.open(PHOTO).convert("RGB")
+    img.thumbnail((1024, 1024))
+    return images.encode(img, "JPEG", quality=92)
+
+
 @pytest.mark.parametrize("how", ["half", "quarter", "q60", "webp", "png", "brighter"])
 def test_a_copy_that_lost_its_manifest_still_matches(how: str, signer: FileKeySigner, trust: TrustConfig) -> None:
-    stamped = stamp(images.jpeg(1024, 768, seed=11), StampRequest(Source.AI_GENERATED), signer, trust)
+    stamped = stamp(photo_upload(), StampRequest(Source.AI_GENERATED), signer, trust)
     copy = derived(stamped.data, how)
     assert inspect(copy, trust).state is State.ABSENT  # the manifest is gone (re-encoded by Pillow)
     assert stamped.soft_binding is not None

@@ -2,10 +2,10 @@
 
 Multi-index hashing: two 64-bit codes at most ``d`` bits apart agree within ``d // 3`` bits in at least
 one of their three chunks (22, 21 and 21 bits: pigeonhole). A query therefore asks each chunk's index
-(kind, chunk) for the values within that radius of its own chunk (254 or 232 values at radius 2), and the
-database checks the full distance of those rows only (``bit_count`` on PostgreSQL, ``hamming64`` on
-SQLite). A probed value is shared by stored count / 2^21 rows, so at 1M stored items a lookup reads a few
-hundred rows, not the table: see README, "Soft bindings", for the figures.
+(kind, chunk) for the values within that radius of its own chunk (23 or 22 values at radius 1, 254 or
+232 at radius 2), and the database checks the full distance of those rows only (``bit_count`` on
+PostgreSQL, ``hamming64`` on SQLite). A probed value is shared by stored count / 2^21 rows, so at 1M
+stored items a lookup reads a few dozen rows, not the table: see README, "Soft bindings", for the figures.
 
 Withdrawn items never match: their manifests are not served either.
 """

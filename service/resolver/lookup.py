@@ -14,7 +14,7 @@ from typing import Any, Final
 
 from provenance import softbinding
 from provenance.errors import InputError, UnsupportedMediaError
-from provenance.softbinding import BADGE_MAX_DISTANCE, SoftBinding
+from provenance.softbinding import SoftBinding
 from provenance.vocabulary import recovered_text
 from service.badges.decisions import decision_of
 from service.badges.render import as_dict
@@ -110,11 +110,9 @@ def manifest_store(ctx: ServiceContext, manifest_id: str) -> ManifestStore:
 
 def match_badge(ctx: ServiceContext, binding: SoftBinding, lang: str) -> dict[str, Any]:
     """The badge answer for content that carries no ref: the nearest matching original's badge, said as a
-    recovered manifest, or that nothing matched. A reader is shown only a close match (within
-    :data:`~provenance.softbinding.BADGE_MAX_DISTANCE` bits): a false one would put a label on an unrelated
-    image. The API (``/matches``) answers every candidate within ``MAX_DISTANCE``, with its distance."""
+    recovered manifest, or that nothing matched."""
     with ctx.session() as session:
-        found = [m for m in matches(session, binding, 1) if m.distance <= BADGE_MAX_DISTANCE]
+        found = matches(session, binding, 1)
         if not found:
             return {"state": "no_match", "text": recovered_text("no_matching_original", lang), "lang": lang}
         best = found[0]
