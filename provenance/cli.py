@@ -7,6 +7,7 @@ Errors are one line on stderr; a traceback is never shown.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import hashlib
 import json
@@ -23,7 +24,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.tree import Tree
 
-from provenance import __version__
+from provenance import __version__, tlog
 from provenance.articles import ArticleVersion, inspect_article, looks_like_payload, parse_payload, stamp_article
 from provenance.display import visible
 from provenance.errors import (
@@ -47,10 +48,20 @@ from provenance.keys import (
     retired_roots,
     rotate_keys,
 )
+from provenance.keys.logkey import LOG_VKEY_FILE, init_log_key, init_pkcs11_log_key
 from provenance.media import DEFAULT_LIMITS
 from provenance.models import ManifestNode, State, Verdict
+from provenance.notes import NoteError, Verifier, open_checkpoint
 from provenance.stamp import Source, StampRequest, stamp
 from provenance.timestamps import Timestamping
+from provenance.transparency import (
+    DirectoryLog,
+    audit_log,
+    check_consistency,
+    check_inclusion,
+    find_entries,
+    sha256_file,
+)
 from provenance.trust import TrustConfig
 from provenance.vocabulary import LANGUAGES, label_text
 
@@ -474,6 +485,38 @@ def keys_init_command(
     run_command(run)
 
 
+@keys_app.command("init-log")
+def keys_init_log_command(
+    origin: Annotated[
+        str, typer.Option("--origin", help="The log's name, a URL without scheme: news.example.com/provenance/log.")
+    ],
+    keys_dir: KeysDir = Path("keys"),
+    force: Annotated[bool, typer.Option("--force", help="Replace the log key (a new key is a new log).")] = False,
+    pkcs11_module: Annotated[
+        Path | None, typer.Option("--pkcs11", help="PKCS#11 module: generate the key on a token instead of a file.")
+    ] = None,
+    token_label: Annotated[str, typer.Option("--token-label", help="PKCS#11 token label.")] = "newsroom",  # noqa: S107
+    key_label: Annotated[str, typer.Option("--key-label", help="Label of the key on the token.")] = "log-signer",
+    pin_file: PinFile = None,
+) -> None:
+    """Create the transparency log's Ed25519 key (log.key, or on a token) and its verifier key (log.vkey)."""
+
+    def run() -> None:
+        if pkcs11_module is not None:
+            pin = read_pin(pin_file)
+            if not pin:
+                raise InputError("a PKCS#11 token needs a PIN", hint="set PROVENANCE_PKCS11_PIN or pass --pin-file")
+            verifier = init_pkcs11_log_key(
+                keys_dir, Pkcs11Config(pkcs11_module, token_label, key_label, pin), origin, force=force
+            )
+        else:
+            verifier = init_log_key(keys_dir, origin, force=force)
+        out.print(_shown(f"log key for {verifier.name}; publish its verifier key ({keys_dir / LOG_VKEY_FILE}):"))
+        out.print(_shown(verifier.vkey), soft_wrap=True)
+
+    run_command(run)
+
+
 @keys_app.command("rotate")
 def keys_rotate_command(
     keys_dir: KeysDir = Path("keys"),
@@ -552,6 +595,143 @@ def main(
     ] = False,
 ) -> None:
     """Check, stamp and label images with signed C2PA provenance manifests."""
+
+
+audit_app = typer.Typer(help="Check the transparency log, offline.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+
+def _read_text(path: Path, what: str) -> str:
+    try:
+        return path.read_text(errors="replace")
+    except OSError as exc:
+        raise InputError(f"cannot read the {what} {path}: {exc.strerror or exc}") from exc
+
+
+def _read_json(path: Path, what: str) -> Any:
+    try:
+        return json.loads(_read_text(path, what))
+    except json.JSONDecodeError as exc:
+        raise InputError(f"the {what} {path} is not JSON") from exc
+
+
+def _evidence_entries(evidence: Any) -> tuple[str | None, list[dict[str, Any]]]:
+    """(checkpoint note or None, entries with index/entry/proof) of an item report, its ``transparency_log``
+    section or one ``/log/proof/inclusion`` answer."""
+    if isinstance(evidence, dict) and isinstance(evidence.get("transparency_log"), dict):
+        evidence = evidence["transparency_log"]
+    if isinstance(evidence, dict) and isinstance(evidence.get("entries"), list):
+        note = evidence.get("checkpoint")
+        return (note if isinstance(note, str) else None), [e for e in evidence["entries"] if isinstance(e, dict)]
+    if isinstance(evidence, dict) and "index" in evidence:
+        return None, [evidence]
+    raise InputError("the evidence is an item report, its transparency_log, or a /log/proof/inclusion answer")
+
+
+@audit_app.command("verify-log")
+def audit_verify_log_command(
+    key: Annotated[Path, typer.Option("--key", help="The log's verifier key (log.vkey, or as published).")],
+    checkpoint: Annotated[
+        Path | None,
+        typer.Option("--checkpoint", help="A saved signed checkpoint (default: the evidence's, else the copy's)."),
+    ] = None,
+    log_dir: Annotated[
+        Path | None, typer.Option("--log", help="A copy of the log's files (checkpoint, tile/...): audit it all.")
+    ] = None,
+    previous: Annotated[
+        Path | None, typer.Option("--previous", help="An earlier saved checkpoint the log must extend.")
+    ] = None,
+    proof: Annotated[
+        Path | None, typer.Option("--proof", help="A consistency proof (GET /log/proof/consistency) for --previous.")
+    ] = None,
+    evidence: Annotated[
+        Path | None,
+        typer.Option("--evidence", help="An item report (JSON) or an inclusion proof (GET /log/proof/inclusion)."),
+    ] = None,
+    file: Annotated[Path | None, typer.Option("--file", help="A file that must be in the log (its sha256).")] = None,
+    manifest: Annotated[
+        Path | None, typer.Option("--manifest", help="A manifest store (.c2pa) that must be in the log.")
+    ] = None,
+) -> None:
+    """Check a transparency log offline: a checkpoint's signature, that a later checkpoint extends an earlier
+    one, that a file or manifest is included, and (with --log) every entry of a copy of the log.
+
+    Exit 0 when everything checks, 1 when the log misbehaves (altered, removed or re-ordered entries, a fork,
+    back-dating), 2 for unreadable input."""
+
+    def run() -> int:
+        verifier = Verifier.parse(_read_text(key, "verifier key"))
+        copy = DirectoryLog(log_dir) if log_dir is not None else None
+        wanted = sha256_file(file) if file else sha256_file(manifest) if manifest else None
+        proven: list[dict[str, Any]] = []
+        note: str | None = None
+        if evidence is not None:
+            note, proven = _evidence_entries(_read_json(evidence, "evidence"))
+        if checkpoint is not None:
+            note = _read_text(checkpoint, "checkpoint")
+        elif note is None and copy is not None:
+            note = copy.checkpoint()
+        if note is None:
+            raise InputError("no checkpoint to check against", hint="pass --checkpoint, --evidence or --log")
+        failures: list[str] = []
+        found = False
+        try:
+            current = open_checkpoint(note, verifier)
+        except NoteError as exc:
+            out.print(f"FAIL checkpoint: {_shown(str(exc))}")
+            return EXIT_FAILED
+        out.print(_shown(f"OK checkpoint of {current.origin}: {current.size} entries, signed by {verifier.name}"))
+        if copy is not None:
+            audit = audit_log(copy, verifier, note)
+            failures += [f"log: {finding}" for finding in audit.findings]
+            if audit.ok:
+                counts = ", ".join(f"{n} {event}" for event, n in sorted(audit.by_event.items())) or "none"
+                out.print(_shown(f"OK every entry of the copy checks ({audit.entries}: {counts})"))
+        if previous is not None:
+            try:
+                older = open_checkpoint(_read_text(previous, "checkpoint"), verifier)
+                if proof is not None:
+                    consistency = _read_json(proof, "consistency proof")
+                    steps = consistency.get("proof") if isinstance(consistency, dict) else None
+                elif copy is not None:
+                    steps = [
+                        base64.b64encode(h).decode()
+                        for h in tlog.Tree(copy, current.size).consistency_proof(older.size)
+                    ]
+                else:
+                    raise InputError("checking --previous needs --proof or --log")
+                check_consistency(older, current, steps)
+                out.print(f"OK the log of {current.size} extends the saved log of {older.size}")
+            except (NoteError, tlog.LogError) as exc:
+                failures.append(f"consistency: {exc}")
+        for item in proven:
+            try:
+                record = check_inclusion(item, current, None)
+                out.print(
+                    _shown(f"OK entry {item.get('index')} ({record['event']} of {record.get('item')}) is included")
+                )
+                found = found or wanted in (record.get("content_sha256"), record.get("manifest_sha256"))
+            except tlog.LogError as exc:
+                failures.append(f"inclusion: {exc}")
+        if wanted is not None and copy is not None and not found:
+            for index, entry, record in find_entries(copy, current.size, wanted):
+                try:
+                    path = tlog.Tree(copy, current.size).inclusion_proof(index)
+                    tlog.verify_inclusion(index, current.size, tlog.leaf_hash(entry), path, current.root)
+                except tlog.LogError as exc:
+                    failures.append(f"inclusion: entry {index}: {exc}")
+                    continue
+                out.print(_shown(f"OK entry {index} ({record['event']} of {record.get('item')}) is included"))
+                found = True
+        if wanted is not None and not found:
+            failures.append(f"inclusion: nothing in the log names sha256 {wanted}")
+        for failure in failures:
+            out.print(f"FAIL {_shown(failure)}")
+        return EXIT_FAILED if failures else 0
+
+    code = run_command(run)
+    if code:
+        raise typer.Exit(code)
 
 
 if __name__ == "__main__":

@@ -22,9 +22,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Final, Protocol
 
 from cryptography.exceptions import InvalidSignature
@@ -39,9 +37,6 @@ SIGNATURE_PREFIX: Final = "\u2014 "  # an em dash and a space
 #: Bounds on what is parsed (a checkpoint is a few hundred bytes; a note with many cosignatures a few KB).
 MAX_NOTE: Final = 64 * 1024
 MAX_SIGNATURES: Final = 100
-#: Log key files in a keys directory.
-LOG_KEY_FILE: Final = "log.key"
-LOG_VKEY_FILE: Final = "log.vkey"
 
 
 class NoteError(InputError):
@@ -137,68 +132,6 @@ class FileLogKey:
 
     def sign(self, message: bytes) -> bytes:
         return self._private.sign(message)
-
-
-def _write(path: Path, data: bytes, mode: int) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.chmod(tmp, mode)
-    os.replace(tmp, path)
-
-
-def init_log_key(keys_dir: Path, origin: str, *, force: bool = False) -> Verifier:
-    """Create the log's Ed25519 key (``log.key``, mode 0600) and its verifier key (``log.vkey``), named by
-    the log's origin. Raises :class:`KeyMaterialError` if a log key exists and ``force`` is false: a log
-    keeps its key for life (a new key is a new log)."""
-    try:
-        _check_name(origin)
-    except NoteError as exc:
-        raise KeyMaterialError(f"invalid log origin {origin!r}: {exc}") from exc
-    key_file, vkey_file = keys_dir / LOG_KEY_FILE, keys_dir / LOG_VKEY_FILE
-    if (key_file.exists() or vkey_file.exists()) and not force:
-        raise KeyMaterialError(f"a log key already exists in {keys_dir}", hint="a log keeps its key; pass --force")
-    keys_dir.mkdir(parents=True, exist_ok=True)
-    private = Ed25519PrivateKey.generate()
-    pem = private.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    public = private.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    _write(key_file, pem, 0o600)
-    vkey = verifier_key(origin, public)
-    _write(vkey_file, (vkey + "\n").encode(), 0o644)
-    return Verifier.parse(vkey)
-
-
-def read_verifier(keys_dir: Path) -> Verifier:
-    path = keys_dir / LOG_VKEY_FILE
-    try:
-        return Verifier.parse(path.read_text())
-    except OSError as exc:
-        raise KeyMaterialError(f"no transparency log key in {keys_dir}", hint="run `provenance keys init-log`") from exc
-    except NoteError as exc:
-        raise KeyMaterialError(f"{path}: {exc}") from exc
-
-
-def load_file_log_key(keys_dir: Path) -> FileLogKey:
-    verifier = read_verifier(keys_dir)
-    path = keys_dir / LOG_KEY_FILE
-    try:
-        private = serialization.load_pem_private_key(path.read_bytes(), password=None)
-    except OSError as exc:
-        raise KeyMaterialError(f"cannot read {path}: {exc.strerror}", hint="run `provenance keys init-log`") from exc
-    except ValueError as exc:
-        raise KeyMaterialError(f"{path} is not a PEM private key") from exc
-    if not isinstance(private, Ed25519PrivateKey):
-        raise KeyMaterialError(f"{path} is not an Ed25519 key")
-    key = FileLogKey(verifier.name, private)
-    if key.public_key != verifier.public_key:
-        raise KeyMaterialError(f"{path} does not match {keys_dir / LOG_VKEY_FILE}")
-    return key
 
 
 # --- notes ---

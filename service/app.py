@@ -18,6 +18,8 @@ from service.badges.app import BadgeApp, BadgeService
 from service.context import ServiceContext, build_context
 from service.ingest import routes as ingest
 from service.jobs.tasks import reverify_at_startup
+from service.log import routes as log_routes
+from service.log.sequencer import Sequencer
 from service.ops import routes as ops
 from service.ops.logging import access
 from service.ops.logging import flush as flush_log
@@ -128,6 +130,11 @@ def create_api(ctx: ServiceContext, metrics: Metrics, badges: BadgeService) -> F
         if ctx.settings.gc_at_startup:
             collect_at_startup(ctx)
         listener = follow_changes(ctx, badges)  # from the feed's end, on an empty cache
+        sequencer = Sequencer(
+            ctx.engine, ctx.sessions, ctx.log_key, ctx.settings.log_sequence_seconds, ctx.settings.log_batch
+        )
+        sequencer.start()
+        on_committed(ctx.sessions, sequencer.wake)  # this process's events are logged at once
         if ctx.jobs is not None:
             ctx.jobs.start(ctx)  # SQLite: the job thread; PostgreSQL: a worker thread with jobs_in_process
         yield
@@ -139,6 +146,7 @@ def create_api(ctx: ServiceContext, metrics: Metrics, badges: BadgeService) -> F
                 session.add(suppressed.event())
                 session.commit()
         listener.stop()
+        sequencer.stop()
         ctx.close()
         flush_log()  # queued request lines, before uvicorn ends the process by its signal
 
@@ -156,7 +164,7 @@ def create_api(ctx: ServiceContext, metrics: Metrics, badges: BadgeService) -> F
     api.state.badges = badges
     api.state.refusals = refusals
     problems.install(api)
-    for module in (ingest, records, renditions, resolver, audit, ops, pages, demo):
+    for module in (ingest, records, renditions, resolver, audit, log_routes, ops, pages, demo):
         api.include_router(module.router)
     openapi.install(api)
 

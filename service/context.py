@@ -10,6 +10,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from provenance import KeyMaterialError, Signer, SigningError, TrustConfig, keys
+from provenance.keys.logkey import load_log_key, read_verifier
+from provenance.notes import LogKey, Verifier
 from provenance.timestamps import Timestamping
 from service.security.limits import RateLimiter
 from service.settings import Settings
@@ -32,6 +34,8 @@ class ServiceContext:
     rate_limiter: RateLimiter
     public_limiter: RateLimiter  # keyed by client address, for the public verify page
     match_limiter: RateLimiter  # keyed by client address, for the public fingerprint lookups
+    log_key: LogKey  # signs the transparency log's checkpoints (service.log)
+    log_verifier: Verifier  # its verifier key, as published
     timestamping: Timestamping | None = None
     #: The rate limiters' engine (commits that do not wait for the disk); closed with the context.
     counters: Engine | None = None
@@ -97,6 +101,7 @@ def build_context(settings: Settings) -> ServiceContext:
     """Open storage, load keys and trust; raise :class:`KeyMaterialError` if keys are missing,
     :class:`~provenance.ConfigurationError` if the object store is unusable."""
     signer = load_signer(settings)
+    log_key = load_log_key(settings.keys_dir, settings.pkcs11_pin.get_secret_value() if settings.pkcs11_pin else None)
     trust = settings.trust()
     timestamping = settings.timestamping()
     blobs = open_blobs(settings)
@@ -114,6 +119,8 @@ def build_context(settings: Settings) -> ServiceContext:
         rate_limiter=RateLimiter(counters, "token", settings.rate_limit_per_minute),
         public_limiter=RateLimiter(counters, "client", settings.public_verify_per_minute),
         match_limiter=RateLimiter(counters, "match", settings.match_per_minute),
+        log_key=log_key,
+        log_verifier=read_verifier(settings.keys_dir),
         counters=counters,
         timestamping=timestamping,
         jobs=open_jobs(settings, engine),

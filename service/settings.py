@@ -202,6 +202,15 @@ class Settings(BaseSettings):
     #: JPEG and WebP quality of renditions (Pillow's scale, 1-100).
     rendition_quality: int = Field(default=82, ge=1, le=100)
 
+    # The transparency log (service/log/): every stamp, version, rendition, withdrawal and reinstatement.
+    #: Seconds between two sequencing rounds of a process (each process tries; one at a time sequences): an
+    #: acknowledged event is in a signed checkpoint within about this long (a commit in this process wakes
+    #: its sequencer at once).
+    log_sequence_seconds: float = Field(default=1.0, gt=0, le=60)
+    #: Most events one sequencing round puts in the log (the rest wait for the next round, which follows
+    #: at once).
+    log_batch: int = Field(default=4096, ge=1, le=65536)
+
     @field_validator("rendition_widths", mode="before")
     @classmethod
     def _split_widths(cls, value: Any) -> Any:

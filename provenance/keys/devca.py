@@ -25,6 +25,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
 from provenance.errors import KeyMaterialError
+from provenance.keys.files import write_file
+from provenance.keys.logkey import ensure_log_key
 from provenance.keys.pkcs11 import Pkcs11Config, Pkcs11Signer, generate_key
 from provenance.keys.signers import Algorithm, FileKeySigner
 
@@ -193,20 +195,6 @@ def issue_chain(
     )
 
 
-def _write(path: Path, data: bytes, mode: int) -> None:
-    # Create with the final mode from the start so a private key is never world-readable,
-    # even briefly; write to a temporary name and rename so a crash leaves no half file.
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.chmod(tmp, mode)
-    os.replace(tmp, path)
-
-
 def init_dev_keys(
     keys_dir: Path, org: str = "Example Newsroom", alg: Algorithm = Algorithm.ES256, *, force: bool = False
 ) -> DevKeyPaths:
@@ -225,9 +213,10 @@ def init_dev_keys(
         raise KeyMaterialError("organisation name must not be empty")
     keys_dir.mkdir(parents=True, exist_ok=True)
     issued = issue_chain(org.strip(), alg)
-    _write(paths.signer_key, issued.key_pem, 0o600)
-    _write(paths.chain, issued.chain_pem, 0o644)
-    _write(paths.root_cert, issued.root_pem, 0o644)
+    write_file(paths.signer_key, issued.key_pem, 0o600)
+    write_file(paths.chain, issued.chain_pem, 0o644)
+    write_file(paths.root_cert, issued.root_pem, 0o644)
+    ensure_log_key(keys_dir, org)
     return paths
 
 
@@ -287,9 +276,10 @@ def init_pkcs11_keys(
     if paths.signer_key.exists():
         paths.signer_key.unlink()  # the key now lives on the token
     description = {"module": str(config.module), "token_label": config.token_label, "key_label": config.key_label}
-    _write(keys_dir / PKCS11_CONFIG, (json.dumps(description, indent=2) + "\n").encode(), 0o644)
-    _write(paths.chain, issued.chain_pem, 0o644)
-    _write(paths.root_cert, issued.root_pem, 0o644)
+    write_file(keys_dir / PKCS11_CONFIG, (json.dumps(description, indent=2) + "\n").encode(), 0o644)
+    write_file(paths.chain, issued.chain_pem, 0o644)
+    write_file(paths.root_cert, issued.root_pem, 0o644)
+    ensure_log_key(keys_dir, org)
     return paths
 
 

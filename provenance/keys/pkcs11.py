@@ -187,3 +187,113 @@ class Pkcs11Signer:
         if len(signature) != self._size:
             raise SigningError("the PKCS#11 token returned a signature of unexpected length")
         return signature
+
+
+#: DER of the Ed25519 curve's object identifier (1.3.101.112), the EC_PARAMS of an Edwards key.
+_ED25519_PARAMS = bytes.fromhex("06032b6570")
+
+
+def _ed25519_public(der_point: bytes) -> bytes:
+    """The 32-byte public key from an Edwards key's EC_POINT (a DER OCTET STRING, or the raw bytes)."""
+    if len(der_point) == 34 and der_point[:2] == b"\x04\x20":
+        return der_point[2:]
+    if len(der_point) == 32:
+        return der_point
+    raise KeyMaterialError("the token returned an Ed25519 public key of an unexpected form")
+
+
+def generate_log_key(config: Pkcs11Config) -> bytes:
+    """Generate the transparency log's Ed25519 key on the token (never extractable); returns its public key."""
+    pkcs11 = _pkcs11()
+    attribute = pkcs11.Attribute
+    _, token = _open(config)
+    try:
+        with token.open(rw=True, user_pin=config.pin) as session:
+            if list(
+                session.get_objects(
+                    {attribute.LABEL: config.key_label, attribute.CLASS: pkcs11.ObjectClass.PRIVATE_KEY}
+                )
+            ):
+                raise KeyMaterialError(f"the token already holds a key labelled {config.key_label!r}")
+            params = session.create_domain_parameters(
+                pkcs11.KeyType.EC_EDWARDS, {attribute.EC_PARAMS: _ED25519_PARAMS}, local=True
+            )
+            public, _private = params.generate_keypair(
+                store=True,
+                label=config.key_label,
+                mechanism=pkcs11.Mechanism.EC_EDWARDS_KEY_PAIR_GEN,
+                private_template={attribute.SENSITIVE: True, attribute.EXTRACTABLE: False},
+            )
+            return _ed25519_public(bytes(public[attribute.EC_POINT]))
+    except pkcs11.exceptions.PKCS11Error as exc:
+        raise KeyMaterialError(f"the token refused to generate the log key: {type(exc).__name__}") from exc
+
+
+class Pkcs11LogKey:
+    """The transparency log's Ed25519 key on a PKCS#11 token (CKM_EDDSA): signs checkpoints."""
+
+    def __init__(self, config: Pkcs11Config, name: str) -> None:
+        self._config = config
+        self._name = name
+        self._lock = threading.Lock()  # a PKCS#11 session is not safe to share between threads
+        self._session: Any = None
+        self._public: bytes | None = None
+
+    def __repr__(self) -> str:
+        return f"Pkcs11LogKey({self._name!r}, token={self._config.token_label!r})"
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    def _call(self, operation: Any) -> Any:
+        pkcs11 = _pkcs11()
+        with self._lock:
+            try:
+                if self._session is None:
+                    _, token = _open(self._config)
+                    self._session = token.open(user_pin=self._config.pin)
+                return operation(self._session)
+            except pkcs11.exceptions.PinIncorrect as exc:
+                self._close()
+                raise KeyMaterialError("the PKCS#11 token refused the PIN for the log key") from exc
+            except pkcs11.exceptions.NoSuchKey as exc:
+                self._close()
+                raise KeyMaterialError(f"no log key labelled {self._config.key_label!r} on the token") from exc
+            except pkcs11.exceptions.PKCS11Error as exc:
+                self._close()
+                raise KeyMaterialError(f"the PKCS#11 token failed: {type(exc).__name__}") from exc
+
+    def _close(self) -> None:
+        session, self._session = self._session, None
+        if session is not None:
+            with contextlib.suppress(Exception):
+                session.close()
+
+    @property
+    def public_key(self) -> bytes:
+        if self._public is None:
+            pkcs11 = _pkcs11()
+            self._public = self._call(
+                lambda session: _ed25519_public(
+                    bytes(
+                        session.get_key(object_class=pkcs11.ObjectClass.PUBLIC_KEY, label=self._config.key_label)[
+                            pkcs11.Attribute.EC_POINT
+                        ]
+                    )
+                )
+            )
+        return self._public
+
+    def sign(self, message: bytes) -> bytes:
+        pkcs11 = _pkcs11()
+        signature: bytes = self._call(
+            lambda session: session.get_key(
+                object_class=pkcs11.ObjectClass.PRIVATE_KEY, label=self._config.key_label
+            ).sign(message, mechanism=pkcs11.Mechanism.EDDSA)
+        )
+        return signature
+
+    def close(self) -> None:
+        with self._lock:
+            self._close()

@@ -23,6 +23,7 @@ from provenance.vocabulary import meaning, source_type_name
 from service.badges.decisions import decision_of, signer_name, stored_item
 from service.badges.render import look
 from service.context import ServiceContext
+from service.log import tree as log_tree
 from service.pages.words import WORDS
 from service.store import queries
 from service.store.db import ArticleVersion, Asset
@@ -85,6 +86,13 @@ def _stamped_by(ctx: ServiceContext, token_id: int | None) -> dict[str, Any] | N
     return {"token": token.name, "role": token.role} if token else None
 
 
+def _log_evidence(ctx: ServiceContext, item_id: str, version: int | None = None) -> dict[str, Any]:
+    """The item's entries in the transparency log, each with its inclusion proof against the latest
+    checkpoint (``provenance audit verify-log CHECKPOINT --evidence REPORT`` checks them offline)."""
+    with ctx.session() as session:
+        return log_tree.evidence(session, item_id, version)
+
+
 def _stored(row: Asset | ArticleVersion) -> dict[str, Any]:
     return {"state": row.state, "labels": row.labels, "trust_fingerprint": row.trust_fingerprint}
 
@@ -103,6 +111,7 @@ def asset_report(ctx: ServiceContext, row: Asset, *, images: int = 0) -> Report:
         "signer_chain": row.signer_chain,
         "stamped_at": row.created_at.isoformat(),
         "stamped_by": _stamped_by(ctx, row.token_id),
+        "transparency_log": _log_evidence(ctx, row.id),
     }
     return Report(data, report.images, report.active_thumbnail)
 
@@ -125,6 +134,7 @@ def article_report(ctx: ServiceContext, row: ArticleVersion) -> Report:
         "signer_chain": row.signer_chain,
         "stamped_at": row.created_at.isoformat(),
         "stamped_by": _stamped_by(ctx, row.token_id),
+        "transparency_log": _log_evidence(ctx, row.article_id, row.version),
     }
     return Report(data)
 

@@ -71,7 +71,8 @@ def on_committed(sessions: sessionmaker[Session], on_commit: Callable[[], None])
             state.session.info[_INSERTED] = True
 
     def committed(session: Session) -> None:
-        if session.info.pop(_INSERTED, False):
+        # Read, not popped: every registration's hook sees the flag; ``ended`` clears it afterwards.
+        if session.info.get(_INSERTED, False):
             try:
                 on_commit()
             except Exception:

@@ -19,6 +19,7 @@ also sends ``NOTIFY provenance_changes`` in that transaction (delivered at commi
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from typing import Any, ClassVar, Final
 
 from sqlalchemy import (
@@ -466,3 +467,113 @@ class SoftBindingEntry(Base):
             item_id=item_id,
             version=version,
         )
+
+
+# --- the transparency log ---
+
+
+class LogEntry(Base):
+    """One event of the transparency log (:mod:`provenance.transparency`): written in the transaction of the
+    event itself (:func:`_log_events`: a stamp, article version, rendition, withdrawal or reinstatement), so
+    none can commit without its entry; the sequencer (:mod:`service.log.sequencer`) gives it its place
+    ``idx`` in the log and its final bytes ``entry``, in the transaction that signs the next checkpoint."""
+
+    __tablename__ = "log_entries"
+
+    id: Mapped[int] = mapped_column(_SEQUENCE, primary_key=True, autoincrement=True)
+    event: Mapped[str] = mapped_column(String(10))
+    item_id: Mapped[str] = mapped_column(String(40), index=True)
+    version: Mapped[int | None] = mapped_column(Integer, default=None)
+    record: Mapped[dict[str, Any]] = mapped_column(JSON)  # the entry less ``index`` and ``logged_at``
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    idx: Mapped[int | None] = mapped_column(BigInteger, default=None, unique=True)  # NULL until sequenced
+    entry: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    logged_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+
+class LogTile(Base):
+    """A hash tile of the log's tree (C2SP tlog-tiles; the right edge's partial tile grows in place and is
+    served cut to the width a request names)."""
+
+    __tablename__ = "log_tiles"
+
+    level: Mapped[int] = mapped_column(Integer, primary_key=True)
+    n: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class LogCheckpoint(Base):
+    """Every checkpoint the log signed: the tree size is the key, so two sequencers can never sign two trees
+    of one size (the log cannot fork)."""
+
+    __tablename__ = "log_checkpoints"
+
+    size: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    root: Mapped[bytes] = mapped_column(LargeBinary)
+    note: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _stamp_record(row: Asset | ArticleVersion | Rendition) -> dict[str, Any]:
+    if isinstance(row, Asset):
+        return {
+            "event": "stamp",
+            "item": row.id,
+            "media_type": row.media_type,
+            "content_sha256": row.stamped_sha256,
+            "manifest": row.verdict.get("active_manifest"),
+            "manifest_sha256": _sha256(row.manifest),
+            "declaration": row.declaration,
+            "state": row.state,
+            "labels": row.labels,
+            "policy": row.verdict.get("policy_version"),
+        }
+    if isinstance(row, ArticleVersion):
+        return {
+            "event": "article",
+            "item": row.article_id,
+            "version": row.version,
+            "content_sha256": row.text_sha256,
+            "manifest": row.verdict.get("active_manifest"),
+            "manifest_sha256": row.manifest_sha256,
+            "declaration": {"external_id": row.external_id, "source": row.source},
+            "state": row.state,
+            "labels": row.labels,
+            "policy": row.verdict.get("policy_version"),
+        }
+    return {
+        "event": "rendition",
+        "item": row.asset_id,
+        "rendition": f"{row.width}.{row.format}",
+        "content_sha256": row.sha256,
+        "manifest_sha256": _sha256(row.manifest),
+    }
+
+
+@event.listens_for(Session, "before_flush")
+def _log_events(session: Session, _context: Any, _instances: Any) -> None:
+    """One :class:`LogEntry` per event of this flush, flushed with it (the same transaction)."""
+    now = utcnow()
+    for row in list(session.new):
+        if isinstance(row, Asset | ArticleVersion | Rendition):
+            if row.created_at is None:  # the entry's time is the row's: set it now rather than at INSERT
+                row.created_at = now
+            record, at = _stamp_record(row), row.created_at
+        elif isinstance(row, Withdrawal):
+            if row.withdrawn_at is None:
+                row.withdrawn_at = now
+            reason = _sha256(row.reason.encode())
+            record = {"event": "withdraw", "item": row.item_id, "kind": row.kind, "reason_sha256": reason}
+            at = row.withdrawn_at
+        else:
+            continue
+        version = row.version if isinstance(row, ArticleVersion) else None
+        session.add(LogEntry(event=record["event"], item_id=record["item"], version=version, record=record, at=at))
+    for row in session.deleted:
+        if isinstance(row, Withdrawal):
+            record = {"event": "reinstate", "item": row.item_id, "kind": row.kind}
+            session.add(LogEntry(event="reinstate", item_id=row.item_id, record=record, at=now))
