@@ -690,6 +690,8 @@ def audit_verify_log_command(
         if previous is not None:
             try:
                 older = open_checkpoint(_read_text(previous, "checkpoint"), verifier)
+                if older.size > current.size:
+                    check_consistency(older, current, [])  # a log that shrank: named as the fork it is
                 if proof is not None:
                     consistency = _read_json(proof, "consistency proof")
                     steps = consistency.get("proof") if isinstance(consistency, dict) else None

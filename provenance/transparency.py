@@ -45,7 +45,7 @@ from provenance.tlog import (
 )
 
 ENTRY_VERSION: Final = 1
-EVENTS: Final = ("stamp", "article", "withdraw", "reinstate")
+EVENTS: Final = ("stamp", "article", "rendition", "withdraw", "reinstate")
 #: The log's promise: an event is sequenced within this long of its ``at`` (the sequencer runs every
 #: second; the margin covers a restart after a crash). A later one is reported as back-dated.
 MAX_LOG_DELAY: Final = dt.timedelta(hours=1)
@@ -271,7 +271,7 @@ def check_consistency(old: Checkpoint, new: Checkpoint, proof: object) -> None:
     if old.origin != new.origin:
         raise LogError("the checkpoints are of two different logs")
     if old.size > new.size:
-        old, new = new, old
+        raise LogError(f"the log now holds {new.size} entries, fewer than the {old.size} it had: the log forked")
     verify_consistency(old.size, new.size, old.root, new.root, _hashes(proof, "consistency proof"))
 
 

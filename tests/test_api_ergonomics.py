@@ -58,6 +58,7 @@ PATH_VALUES = {
     "width": "300",
     "fmt": "jpg",
     "manifest_id": "urn:c2pa:00000000-0000-0000-0000-000000000000",
+    "path": "0/000",
 }
 
 

@@ -607,7 +607,7 @@ def test_http_healthz_answers_while_hostile_parses_run(svc: Service, corpus: dic
     threads = [threading.Thread(target=hammer, args=(n,)) for n in range(3 * LIMITS.parse_workers)]
     for thread in threads:
         thread.start()
-    overlapped, slowest = 0, 0.0
+    overlapped, took_each = 0, []
     try:
         time.sleep(0.2)
         while time.monotonic() < stop:
@@ -619,14 +619,19 @@ def test_http_healthz_answers_while_hostile_parses_run(svc: Service, corpus: dic
             with lock:
                 busy_after = in_flight
             assert health.status_code == 200
-            slowest = max(slowest, took)
+            took_each.append(took)
             overlapped += busy_before > 0 and busy_after > 0
             time.sleep(0.05)
     finally:
         for thread in threads:
             thread.join(timeout=60)
     assert overlapped >= 10, "no /healthz request ran while a hostile parse did"
-    assert slowest < 1.0, f"/healthz took {slowest:.2f} s while hostile parses ran"
+    # Nine in ten at once: waiting for a parsing worker would delay most answers by a parse's time limit (1 s
+    # here), where a loaded CI machine's scheduling pause delays one; and none waits for two parses.
+    took_each.sort()
+    typical, slowest = took_each[len(took_each) * 9 // 10], took_each[-1]
+    assert typical < 0.25, f"/healthz took {typical:.2f} s (90th percentile) while hostile parses ran"
+    assert slowest < 2.0, f"/healthz took {slowest:.2f} s while hostile parses ran"
     assert not errors, errors
     assert statuses
     assert all(status < 500 for status in statuses), statuses

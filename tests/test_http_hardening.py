@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import time
 import types
 import unicodedata
 from collections.abc import Callable, Iterator
@@ -526,6 +527,17 @@ def _assert_secured(name: str, headers: Any) -> None:
     assert headers.get("x-content-type-options") == "nosniff", name
 
 
+def _logged_size(svc: Service, at_least: int) -> int:
+    """The size of the log's latest checkpoint once it holds ``at_least`` entries (the sequencer runs each second)."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        answer = svc.client.get("/log/checkpoint")
+        if answer.status_code == 200 and int(answer.text.split("\n")[1]) >= at_least:
+            return int(answer.text.split("\n")[1])
+        time.sleep(0.05)
+    raise AssertionError(f"the log did not reach {at_least} entries")
+
+
 def test_every_html_route_has_a_csp_and_nosniff(published: Published, spec: dict[str, Any]) -> None:
     svc = published.svc
     # Every documented GET path (badge paths included) and every route of the app itself (/docs, its files).
@@ -542,14 +554,17 @@ def test_every_html_route_has_a_csp_and_nosniff(published: Published, spec: dict
         "fmt": "jpg",
         "manifest_id": verified["active_manifest"],
     }
+    logged = _logged_size(svc, 2)  # the image and the article; the tile holding them is a partial one
+    values["path"] = f"0/000.p/{logged}"
     # The query parameters any documented GET needs (each route ignores the others').
     params = {"refs": published.image["id"], "from": "2000-01-01T00:00Z", "to": "2100-01-01T00:00Z"}
     params.update(alg=ALG, value=verified["soft_bindings"][0]["code"])
+    own_params = {"/log/proof/inclusion": {"index": "0"}, "/log/proof/consistency": {"from": "1", "to": str(logged)}}
     html: dict[str, Any] = {}
     for path in sorted(paths):
         response = svc.client.get(
             path.format(**values),
-            params=params,
+            params=own_params.get(path, params),
             headers={**svc.bearer("admin"), "Accept": "text/html"},
         )
         assert response.status_code == 200, (path, response.text)

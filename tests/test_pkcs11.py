@@ -144,3 +144,41 @@ def test_each_token_algorithm_signs_a_trusted_manifest(token: Pkcs11Config, tmp_
 def test_token_rejects_algorithms_it_cannot_generate(token: Pkcs11Config, tmp_path: Path) -> None:
     with pytest.raises(KeyMaterialError, match="not supported"):
         init_pkcs11_keys(tmp_path / "keys", token, "HSM Newsroom", Algorithm.ED25519)
+
+
+def test_the_log_key_on_a_token_signs_checkpoints_its_verifier_key_opens(token: Pkcs11Config, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from provenance.cli import app
+    from provenance.keys.logkey import LOG_KEY_FILE, LOG_PKCS11_CONFIG, load_log_key, read_verifier
+    from provenance.keys.pkcs11 import Pkcs11LogKey
+    from provenance.notes import Checkpoint, open_checkpoint, sign_checkpoint
+
+    keys = tmp_path / "keys"
+    pin_file = tmp_path / "pin"
+    pin_file.write_text(PIN + "\n")
+    made = CliRunner().invoke(
+        app,
+        ["keys", "init-log", "--keys-dir", str(keys), "--origin", "news.example.com/provenance/log", "--pkcs11",
+         str(MODULE), "--key-label", token.key_label, "--pin-file", str(pin_file)],
+    )  # fmt: skip
+    assert made.exit_code == 0, made.output
+    assert (keys / LOG_PKCS11_CONFIG).exists()
+    assert not (keys / LOG_KEY_FILE).exists()  # the key never leaves the token
+    verifier = read_verifier(keys)
+    assert verifier.vkey in made.output.replace("\n", "")
+    key = load_log_key(keys, PIN)
+    note = sign_checkpoint(Checkpoint("news.example.com/provenance/log", 3, bytes(range(32))), key)
+    assert open_checkpoint(note, verifier).size == 3
+    assert isinstance(key, Pkcs11LogKey)
+    key.close()  # logged out: a login lasts for the whole process otherwise
+    with pytest.raises(KeyMaterialError, match="no PIN"):
+        load_log_key(keys)
+    with pytest.raises(KeyMaterialError, match="refused the PIN"):
+        load_log_key(keys, "0000")
+    again = CliRunner().invoke(
+        app,
+        ["keys", "init-log", "--keys-dir", str(keys), "--origin", "news.example.com/provenance/log", "--pkcs11",
+         str(MODULE), "--key-label", token.key_label, "--pin-file", str(pin_file)],
+    )  # fmt: skip
+    assert again.exit_code == 2  # a log keeps its key
