@@ -220,7 +220,7 @@ class Checkpoint:
         if len(lines) < 4 or lines[-1] != "":
             raise NoteError("a checkpoint is its origin, size and root hash, one to a line")
         origin, size, root, *extensions = lines[:-1]
-        if not size.isdigit() or size != str(int(size)) or int(size) > MAX_SIZE:
+        if not (size.isascii() and size.isdigit()) or size != str(int(size)) or int(size) > MAX_SIZE:
             raise NoteError("a checkpoint's size is a decimal number")
         try:
             raw = base64.b64decode(root, validate=True)
@@ -228,6 +228,8 @@ class Checkpoint:
             raise NoteError("a checkpoint's root is base64") from exc
         if len(raw) != HASH_SIZE or not origin:
             raise NoteError("a checkpoint's root is a SHA-256 hash")
+        if "" in extensions:
+            raise NoteError("a checkpoint's extension lines are not empty")
         return cls(origin, int(size), raw, tuple(extensions))
 
 

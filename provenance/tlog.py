@@ -95,6 +95,11 @@ class TileRef:
     width: int
 
 
+def _decimal(text: str) -> bool:
+    """ASCII digits only (``str.isdigit`` also takes '²' and other digits ``int`` refuses or reads)."""
+    return text.isascii() and text.isdigit()
+
+
 def parse_tile_path(path: str) -> TileRef:
     """The tile a ``tile/...`` path names; raises :class:`LogError` for any other form (a strict parser: one
     spelling per tile, so a cache never holds one tile twice)."""
@@ -104,14 +109,14 @@ def parse_tile_path(path: str) -> TileRef:
     head, rest = parts[1], parts[2:]
     if head == "entries":
         level = -1
-    elif head.isdigit() and head == str(int(head)) and int(head) <= 63:
+    elif _decimal(head) and head == str(int(head)) and int(head) <= 63:
         level = int(head)
     else:
         raise LogError("not a tile level")
     width = TILE_WIDTH
     if len(rest) >= 2 and rest[-2].endswith(".p"):
         w = rest[-1]
-        if not (w.isdigit() and w == str(int(w)) and 1 <= int(w) < TILE_WIDTH):
+        if not (_decimal(w) and w == str(int(w)) and 1 <= int(w) < TILE_WIDTH):
             raise LogError("not a partial tile width")
         width = int(w)
         rest = [*rest[:-2], rest[-2][:-2]]
@@ -124,10 +129,12 @@ def parse_tile_path(path: str) -> TileRef:
             if not group.startswith("x"):
                 raise LogError("not a tile index")
             group = group[1:]
-        if len(group) != 3 or not group.isdigit():
+        if len(group) != 3 or not _decimal(group):
             raise LogError("not a tile index")
         digits += group
     index = int(digits)
+    if index > MAX_SIZE:
+        raise LogError("tile index out of range")
     if _encode_index(index) != "/".join(rest):
         raise LogError("not the canonical tile index")
     return TileRef(level, index, width)
@@ -308,6 +315,8 @@ def verify_consistency(old: int, new: int, old_root: bytes, new_root: bytes, pro
     if old == 0:
         if proof:
             raise LogError("a consistency proof from the empty tree is empty")
+        if old_root != EMPTY_ROOT:
+            raise LogError("that is not the root of the empty tree")
         return
     if not proof:
         raise LogError("consistency proof empty")

@@ -36,6 +36,7 @@ from provenance.tlog import (
     TILE_WIDTH,
     LogError,
     Tree,
+    append,
     decode_bundle,
     leaf_hash,
     tile_path,
@@ -173,20 +174,52 @@ def _time_findings(index: int, record: Mapping[str, Any], last_logged: dt.dateti
     return found
 
 
+class _Made:
+    """The hash tiles a tree was rebuilt into (:func:`audit_log`)."""
+
+    def __init__(self, tiles: Mapping[tuple[int, int], bytes]) -> None:
+        self.tiles = tiles
+
+    def tile(self, level: int, index: int, width: int) -> bytes:
+        return self.tiles.get((level, index), b"")
+
+
+def _rebuilt(log: DirectoryLog, checkpoint: Checkpoint, leaves: list[bytes]) -> list[Finding]:
+    """The tree the entries themselves make: its root is the signed one, and every tile of the copy is its
+    (for a copy whose tiles hash to the root and hold every entry's hash: what else can still be wrong is a
+    level-0 tile rewritten with its entries, which no longer hashes to the tile above)."""
+    made = append(_Made({}), 0, leaves)
+    found = []
+    if Tree(_Made(made), checkpoint.size).root() != checkpoint.root:
+        found.append(Finding(None, "the entries do not hash to the checkpoint's root"))
+    for (level, index), hashes in sorted(made.items()):
+        path = tile_path(level, index, len(hashes) // HASH_SIZE)
+        try:
+            if log.tile(level, index, len(hashes) // HASH_SIZE)[: len(hashes)] != hashes:
+                found.append(Finding(None, f"tile {path} is not the one the entries make"))
+        except LogError as exc:
+            found.append(Finding(None, str(exc)))
+    return found
+
+
 def audit_log(log: DirectoryLog, verifier: Verifier, checkpoint_note: str | None = None) -> Audit:
     """Check a whole copy of the log against a signed checkpoint (the copy's own when none is given): the
-    signature, that the entries hash to the tiles and the tiles to the root, that every entry is
-    well-formed and names its own index, and the time rules (no back-dating)."""
+    signature; that the tiles hash to the root, and the entries to the tiles and to the root (the tree is
+    rebuilt from the entries, so no tile can stand in for an entry it does not hash); that every entry is
+    well-formed and names its own index; and the time rules (no back-dating)."""
     checkpoint = open_checkpoint(checkpoint_note if checkpoint_note is not None else log.checkpoint(), verifier)
     audit = Audit(checkpoint)
     tree = Tree(log, checkpoint.size)
+    broken = False  # the tree of the copy's tiles is already found wrong
     try:
         if tree.root() != checkpoint.root:
             audit.findings.append(Finding(None, "the tiles do not hash to the checkpoint's root"))
+            broken = True
     except LogError as exc:
         audit.findings.append(Finding(None, str(exc)))
         return audit
     last_logged: dt.datetime | None = None
+    leaves: list[bytes] = []
     bundle = 0
     while (width := tile_width(checkpoint.size, 0, bundle)) > 0:
         try:
@@ -198,8 +231,10 @@ def audit_log(log: DirectoryLog, verifier: Verifier, checkpoint_note: str | None
         for offset, entry in enumerate(entries):
             index = bundle * TILE_WIDTH + offset
             audit.entries += 1
-            if leaf_hash(entry) != hashes[offset * HASH_SIZE : (offset + 1) * HASH_SIZE]:
+            leaves.append(leaf_hash(entry))
+            if leaves[-1] != hashes[offset * HASH_SIZE : (offset + 1) * HASH_SIZE]:
                 audit.findings.append(Finding(index, "altered: its hash is not the one the tree holds"))
+                broken = True
                 continue
             try:
                 record = decode_entry(entry)
@@ -214,6 +249,8 @@ def audit_log(log: DirectoryLog, verifier: Verifier, checkpoint_note: str | None
                 logged = parse_time(record.get("logged_at"))
                 last_logged = logged if last_logged is None else max(last_logged, logged)
         bundle += 1
+    if not broken:
+        audit.findings.extend(_rebuilt(log, checkpoint, leaves))
     return audit
 
 

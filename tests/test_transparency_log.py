@@ -332,7 +332,8 @@ def test_log_routes_answer_only_what_the_tree_has(svc: Service) -> None:
     assert checkpoint.headers["cache-control"] == "no-cache"
     assert get("/log/tile/0/000.p/1").content == svc.client.get("/log/tile/0/000.p/1").content
     for path in ("0/000", "0/000.p/2", "0/001.p/1", "1/000.p/1", "entries/000.p/2", "0/0000.p/1", "00/000.p/1",
-                 "0/000.p/0", "0/000.p/256", "x/000", "0/x000/000.p/1", "entries/000.p/1/extra"):  # fmt: skip
+                 "0/000.p/0", "0/000.p/256", "x/000", "0/x000/000.p/1", "entries/000.p/1/extra",
+                 "%C2%B2/000", "0/000.p/%C2%B9", "0/%D9%A1%D9%A2%D9%A3.p/1"):  # fmt: skip
         assert_problem(get(f"/log/tile/{path}"), 404, "not-found")
     assert get("/log/tile/entries/000.p/1").status_code == 200
     assert_problem(get("/log/proof/inclusion?index=1"), 422, "invalid-request")

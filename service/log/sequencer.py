@@ -49,7 +49,13 @@ class Round:
 
 
 def _entry(row: LogEntry, index: int, logged: dt.datetime) -> bytes:
-    record = {**row.record, "v": ENTRY_VERSION, "index": index, "at": timestamp(row.at), "logged_at": timestamp(logged)}
+    record = {
+        **(row.record or {}),
+        "v": ENTRY_VERSION,
+        "index": index,
+        "at": timestamp(row.at),
+        "logged_at": timestamp(logged),
+    }
     try:
         return encode_entry(record)
     except LogError:  # cannot happen within the declaration's bounds; never let one event stop the log
@@ -84,7 +90,7 @@ def sequence_once(
             leaves = []
             for offset, row in enumerate(pending):
                 row.idx, row.logged_at = size + offset, logged
-                row.entry = _entry(row, size + offset, logged)
+                row.entry, row.record = _entry(row, size + offset, logged), None  # the entry holds it all now
                 leaves.append(leaf_hash(row.entry))
             tiles = StoredTiles(session)
             changed = append(tiles, size, leaves)

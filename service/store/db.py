@@ -37,6 +37,7 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    insert,
     text,
 )
 from sqlalchemy.engine import Engine
@@ -484,7 +485,8 @@ class LogEntry(Base):
     event: Mapped[str] = mapped_column(String(10))
     item_id: Mapped[str] = mapped_column(String(40), index=True)
     version: Mapped[int | None] = mapped_column(Integer, default=None)
-    record: Mapped[dict[str, Any]] = mapped_column(JSON)  # the entry less ``index`` and ``logged_at``
+    #: The entry less ``index`` and ``logged_at`` while it waits; cleared once ``entry`` holds it all.
+    record: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     idx: Mapped[int | None] = mapped_column(BigInteger, default=None, unique=True)  # NULL until sequenced
     entry: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
@@ -554,10 +556,15 @@ def _stamp_record(row: Asset | ArticleVersion | Rendition) -> dict[str, Any]:
     }
 
 
+#: ``Session.info`` key: the log entries of the flush under way (:func:`_log_events`).
+_LOG_ROWS: Final = "provenance.log.rows"
+
+
 @event.listens_for(Session, "before_flush")
 def _log_events(session: Session, _context: Any, _instances: Any) -> None:
-    """One :class:`LogEntry` per event of this flush, flushed with it (the same transaction)."""
+    """One log entry per event of this flush (written by :func:`_write_log_events`, in the same transaction)."""
     now = utcnow()
+    rows: list[dict[str, Any]] = []
     for row in list(session.new):
         if isinstance(row, Asset | ArticleVersion | Rendition):
             if row.created_at is None:  # the entry's time is the row's: set it now rather than at INSERT
@@ -572,8 +579,20 @@ def _log_events(session: Session, _context: Any, _instances: Any) -> None:
         else:
             continue
         version = row.version if isinstance(row, ArticleVersion) else None
-        session.add(LogEntry(event=record["event"], item_id=record["item"], version=version, record=record, at=at))
+        rows.append(
+            {"event": record["event"], "item_id": record["item"], "version": version, "record": record, "at": at}
+        )
     for row in session.deleted:
         if isinstance(row, Withdrawal):
             record = {"event": "reinstate", "item": row.item_id, "kind": row.kind}
-            session.add(LogEntry(event="reinstate", item_id=row.item_id, record=record, at=now))
+            rows.append({"event": "reinstate", "item_id": row.item_id, "version": None, "record": record, "at": now})
+    session.info[_LOG_ROWS] = rows  # this flush's only: a failed flush's are never written
+
+
+@event.listens_for(Session, "after_flush")
+def _write_log_events(session: Session, _context: Any) -> None:
+    """The entries :func:`_log_events` made, inserted after the flush's own rows (one statement, no ORM
+    objects: nothing reads them back in this transaction)."""
+    rows = session.info.pop(_LOG_ROWS, None)
+    if rows:
+        session.connection().execute(insert(LogEntry), rows)

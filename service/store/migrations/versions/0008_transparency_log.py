@@ -24,7 +24,7 @@ def upgrade() -> None:
         sa.Column("event", sa.String(10), nullable=False),
         sa.Column("item_id", sa.String(40), nullable=False),
         sa.Column("version", sa.Integer(), nullable=True),
-        sa.Column("record", sa.JSON(), nullable=False),
+        sa.Column("record", sa.JSON(), nullable=True),
         sa.Column("at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("idx", sa.BigInteger(), nullable=True),
         sa.Column("entry", sa.LargeBinary(), nullable=True),
