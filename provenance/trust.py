@@ -11,7 +11,7 @@ import dataclasses
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 from cryptography import x509
@@ -133,12 +133,18 @@ def parse_revocation_list(text: str) -> frozenset[int]:
 
 
 def chain_summary(chain_pem: bytes) -> list[dict[str, str]]:
-    """Subject, issuer, validity, serial and sha256 fingerprint of each certificate in a PEM chain."""
+    """Subject, issuer, validity, serial and sha256 fingerprint of each certificate in a PEM chain (parsed
+    once per chain: every stamp stores its signer's; each call gets its own copy)."""
+    return [dict(cert) for cert in _chain_summary(chain_pem)]
+
+
+@lru_cache(maxsize=16)
+def _chain_summary(chain_pem: bytes) -> tuple[dict[str, str], ...]:
     try:
         certs = x509.load_pem_x509_certificates(chain_pem)
     except ValueError as exc:
         raise ConfigurationError(f"certificate chain is not valid PEM: {exc}") from exc
-    return [
+    return tuple(
         {
             "subject": cert.subject.rfc4514_string(),
             "issuer": cert.issuer.rfc4514_string(),
@@ -148,4 +154,4 @@ def chain_summary(chain_pem: bytes) -> list[dict[str, str]]:
             "sha256": cert.fingerprint(_SHA256).hex(),
         }
         for cert in certs
-    ]
+    )

@@ -11,6 +11,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from provenance import (
     CallbackSigner,
+    ConfigurationError,
     FileKeySigner,
     KeyMaterialError,
     SigningError,
@@ -23,6 +24,7 @@ from provenance import (
     stamp,
 )
 from provenance.keys import Algorithm, IssuedChain, issue_chain
+from provenance.trust import chain_summary
 
 from . import images
 
@@ -163,3 +165,14 @@ def test_an_issued_chain_never_shows_its_private_key(chain: IssuedChain) -> None
     assert b"PRIVATE KEY" in chain.key_pem
     assert "PRIVATE KEY" not in repr(chain)
     assert "PRIVATE KEY" not in str(chain)
+
+
+def test_chain_summary_names_each_certificate_and_hands_out_copies(chain: IssuedChain) -> None:
+    summary = chain_summary(chain.chain_pem)
+    certs = x509.load_pem_x509_certificates(chain.chain_pem)
+    assert [s["subject"] for s in summary] == [c.subject.rfc4514_string() for c in certs]
+    assert [s["serial"] for s in summary] == [format(c.serial_number, "x") for c in certs]
+    summary[0]["subject"] = "changed by a caller"  # parsed once per chain: a caller's change stays its own
+    assert chain_summary(chain.chain_pem)[0]["subject"] == certs[0].subject.rfc4514_string()
+    with pytest.raises(ConfigurationError):
+        chain_summary(b"not a certificate")

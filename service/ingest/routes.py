@@ -1,4 +1,5 @@
-"""Newsroom upload hooks: images (multipart) and article payloads (JSON)."""
+"""Newsroom upload hooks: images (multipart, or the raw bytes with the declaration in a header) and
+article payloads (JSON)."""
 
 from __future__ import annotations
 
@@ -22,10 +23,29 @@ from service.security.deps import NewsroomDep
 router = APIRouter(tags=["ingest"])
 
 DECLARATION_HELP = "JSON: source, title?, credit?, external_id?, override_upstream?"
-#: The upload form, documented by hand: the route reads it itself, after authentication.
+#: The header of a raw-body upload that carries its declaration (JSON; ``\\uXXXX`` escapes outside ASCII).
+DECLARATION_HEADER = "Provenance-Declaration"
+#: The upload, documented by hand: the route reads it itself, after authentication. A multipart form, or the
+#: image's bytes as the whole body (no multipart parsing, no framing: what a CMS hook can send cheapest).
 UPLOAD_BODY = form_body(
     files={"file": "The image"}, fields={"declaration": DECLARATION_HELP}, required=("file", "declaration")
 )
+UPLOAD_BODY["requestBody"]["content"]["image/*"] = {
+    "schema": {"type": "string", "contentMediaType": "application/octet-stream"}
+}
+UPLOAD_BODY["requestBody"]["description"] = (
+    f"A multipart form (`file`, `declaration`), or the image's bytes as the body with any `image/*` or "
+    f"`application/octet-stream` type and the declaration in the `{DECLARATION_HEADER}` header."
+)
+UPLOAD_BODY["parameters"] = [
+    {
+        "name": DECLARATION_HEADER,
+        "in": "header",
+        "required": False,
+        "description": f"The declaration of a raw-body upload ({DECLARATION_HELP}); not with a multipart form",
+        "schema": {"type": "string"},
+    }
+]
 ARTICLE_BODY = {
     "requestBody": {
         "required": True,
@@ -50,6 +70,59 @@ def _declaration(text: str) -> Declaration:
         ) from exc
 
 
+def _media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").partition(";")[0].strip().lower()
+
+
+async def _upload(request: Request, limit: int) -> tuple[bytes, Declaration]:
+    """The upload's bytes and declaration, from a multipart form or from a raw body and its header."""
+    media_type = _media_type(request)
+    header = request.headers.get(DECLARATION_HEADER)
+    if media_type == "multipart/form-data":
+        if header is not None:
+            raise _header_error(
+                f"a multipart upload carries its declaration as a form field, not in {DECLARATION_HEADER}"
+            )
+        form = await read_form(request, limit, files=("file",), fields=("declaration",))
+        return form.files["file"], _declaration(form.fields["declaration"])
+    if not (media_type.startswith("image/") or media_type == "application/octet-stream"):
+        raise Problem(
+            415,
+            "unsupported-media",
+            "Unsupported media type",
+            "an upload is a multipart form, or the image's bytes with an image/* or application/octet-stream type",
+        )
+    if header is None:
+        raise _header_error("Field required")
+    if not header.isascii():  # HTTP reads header bytes as Latin-1: UTF-8 there would silently become mojibake
+        raise _header_error("the declaration header is ASCII: write other characters as \\uXXXX JSON escapes")
+    declaration = _declaration(header)  # before the body is read: a bad declaration costs no upload
+    # Bounded while it streams: the body guard (service.security.bodies) refuses past the upload limit plus the
+    # multipart framing; the image itself is held to the upload limit here.
+    data = await request.body()
+    if len(data) > limit:
+        raise Problem(413, "input-too-large", "Input too large", f"uploads are limited to {limit} bytes")
+    if not data:
+        raise Problem(
+            422,
+            "invalid-request",
+            "Invalid request",
+            "the upload is empty",
+            errors=[{"loc": ["body"], "msg": "the upload is empty"}],
+        )
+    return data, declaration
+
+
+def _header_error(message: str) -> Problem:
+    return Problem(
+        422,
+        "invalid-request",
+        "Invalid request",
+        "the request does not match the API",
+        errors=[{"loc": ["header", DECLARATION_HEADER], "msg": message}],
+    )
+
+
 @router.post(
     "/v1/assets",
     status_code=201,
@@ -65,9 +138,8 @@ async def upload_asset(
     caller: NewsroomDep,
     idempotency_key: IdempotencyKey = None,
 ) -> AssetPublic:
-    form = await read_form(request, ctx.settings.max_upload_bytes, files=("file",), fields=("declaration",))
-    declaration = _declaration(form.fields["declaration"])
-    result = await run_in_threadpool(ingest_asset, ctx, form.files["file"], declaration, caller, idempotency_key)
+    data, declaration = await _upload(request, ctx.settings.max_upload_bytes)
+    result = await run_in_threadpool(ingest_asset, ctx, data, declaration, caller, idempotency_key)
     metrics = request.app.state.metrics
     if result.created:
         for label in result.row.labels or ["none"]:
