@@ -593,11 +593,17 @@ def test_a_read_only_postgresql_database_answers_503_and_stores_nothing(
     postgres: PostgresCluster, tmp_path: Path, keys_dir: Path
 ) -> None:
     database = Database("postgresql", postgres)
-    settings = service_settings(tmp_path / "var", keys_dir, database)
+    # The log's sequencer idle (it runs at start and after this process's commits): the pool is disposed
+    # below, and a connection a background thread has checked out then would outlive its pool, never closed.
+    settings = service_settings(tmp_path / "var", keys_dir, database, log_sequence_seconds=60)
     assert settings.database_url is not None
     dbname = settings.database_url.rsplit("/", 1)[1]
     dsn = f"host=127.0.0.1 port={postgres.port} user=postgres dbname=postgres"
     with running(settings, raise_server_exceptions=False) as svc:
+        deadline = time.monotonic() + 10
+        while svc.client.get("/log/checkpoint").status_code != 200:  # its first round is done
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
         with psycopg.connect(dsn, autocommit=True) as admin:
             admin.execute(f'ALTER DATABASE "{dbname}" SET default_transaction_read_only = on')
             svc.ctx.engine.dispose()  # new connections, read-only
