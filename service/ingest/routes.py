@@ -23,7 +23,7 @@ from service.security.deps import NewsroomDep
 router = APIRouter(tags=["ingest"])
 
 DECLARATION_HELP = "JSON: source, title?, credit?, external_id?, override_upstream?"
-#: The header of a raw-body upload that carries its declaration (JSON; ``\\uXXXX`` escapes outside ASCII).
+#: The header of a raw-body upload that carries its declaration (JSON; ``\uXXXX`` escapes outside ASCII).
 DECLARATION_HEADER = "Provenance-Declaration"
 #: The upload, documented by hand: the route reads it itself, after authentication. A multipart form, or the
 #: image's bytes as the whole body (no multipart parsing, no framing: what a CMS hook can send cheapest).
