@@ -70,6 +70,9 @@ def _declaration(text: str) -> Declaration:
         ) from exc
 
 
+FORMS = ("multipart/form-data", "application/x-www-form-urlencoded")
+
+
 def _media_type(request: Request) -> str:
     return request.headers.get("content-type", "").partition(";")[0].strip().lower()
 
@@ -78,7 +81,7 @@ async def _upload(request: Request, limit: int) -> tuple[bytes, Declaration]:
     """The upload's bytes and declaration, from a multipart form or from a raw body and its header."""
     media_type = _media_type(request)
     header = request.headers.get(DECLARATION_HEADER)
-    if media_type == "multipart/form-data":
+    if media_type in FORMS:  # a form (urlencoded has no file part: read_form says it is missing)
         if header is not None:
             raise _header_error(
                 f"a multipart upload carries its declaration as a form field, not in {DECLARATION_HEADER}"
