@@ -28,14 +28,19 @@ class UploadForm:
     fields: dict[str, str]
 
 
-def _missing(name: str, message: str = "Field required") -> Problem:
+def invalid_part(loc: list[str], message: str) -> Problem:
+    """The 422 for a part of an upload request (a form part, a header) that is missing or wrong."""
     return Problem(
         422,
         "invalid-request",
         "Invalid request",
         "the request does not match the API",
-        errors=[{"loc": ["body", name], "msg": message}],
+        errors=[{"loc": loc, "msg": message}],
     )
+
+
+def _missing(name: str, message: str = "Field required") -> Problem:
+    return invalid_part(["body", name], message)
 
 
 async def _read_limited(upload: UploadFile, limit: int, what: str) -> bytes:

@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from provenance.articles import MAX_PAYLOAD
 from service import problems
 from service.deps import ContextDep, PublicBaseDep
-from service.ingest.forms import form_body, read_form
+from service.ingest.forms import form_body, invalid_part, read_form
 from service.ingest.pipeline import ingest_article, ingest_asset
 from service.ingest.schemas import Declaration, IdempotencyKey
 from service.problems import Problem
@@ -117,13 +117,7 @@ async def _upload(request: Request, limit: int) -> tuple[bytes, Declaration]:
 
 
 def _header_error(message: str) -> Problem:
-    return Problem(
-        422,
-        "invalid-request",
-        "Invalid request",
-        "the request does not match the API",
-        errors=[{"loc": ["header", DECLARATION_HEADER], "msg": message}],
-    )
+    return invalid_part(["header", DECLARATION_HEADER], message)
 
 
 @router.post(
