@@ -8,7 +8,8 @@ Each service is built by :func:`running` from real settings (a tmp data dir and 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -254,3 +255,25 @@ def chunks_of(data: bytes, size: int = 4096) -> Iterator[bytes]:
     """``data`` in pieces of ``size`` bytes (the last one shorter)."""
     for start in range(0, len(data), size):
         yield data[start : start + size]
+
+
+#: How long an acknowledged event may take to reach a signed checkpoint of the transparency log in the tests
+#: (the sequencer is woken at once by the commit; the rest is slack for a loaded test machine).
+LOGGED_WITHIN = 30.0
+
+Get = Callable[[str], httpx.Response]
+
+
+def checkpoint_size(get: Get) -> int:
+    """The size of the log's latest checkpoint (-1 before the first)."""
+    answer = get("/log/checkpoint")
+    return int(answer.text.split("\n")[1]) if answer.status_code == 200 else -1
+
+
+def wait_logged(get: Get, size: int) -> str:
+    """The checkpoint note once the log holds at least ``size`` entries."""
+    deadline = time.monotonic() + LOGGED_WITHIN
+    while checkpoint_size(get) < size:
+        assert time.monotonic() < deadline, f"the log did not reach {size} entries"
+        time.sleep(0.05)
+    return get("/log/checkpoint").text

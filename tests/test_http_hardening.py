@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-import time
 import types
 import unicodedata
 from collections.abc import Callable, Iterator
@@ -61,12 +60,14 @@ from .service_support import (
     Service,
     Streamed,
     assert_problem,
+    checkpoint_size,
     chunks_of,
     multipart,
     running,
     sample,
     service_settings,
     stream,
+    wait_logged,
 )
 
 LIMIT = 200_000  # max_upload_bytes of the services here (bigger than the multipart framing allowance)
@@ -527,17 +528,6 @@ def _assert_secured(name: str, headers: Any) -> None:
     assert headers.get("x-content-type-options") == "nosniff", name
 
 
-def _logged_size(svc: Service, at_least: int) -> int:
-    """The size of the log's latest checkpoint once it holds ``at_least`` entries (the sequencer runs each second)."""
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        answer = svc.client.get("/log/checkpoint")
-        if answer.status_code == 200 and int(answer.text.split("\n")[1]) >= at_least:
-            return int(answer.text.split("\n")[1])
-        time.sleep(0.05)
-    raise AssertionError(f"the log did not reach {at_least} entries")
-
-
 def test_every_html_route_has_a_csp_and_nosniff(published: Published, spec: dict[str, Any]) -> None:
     svc = published.svc
     # Every documented GET path (badge paths included) and every route of the app itself (/docs, its files).
@@ -554,7 +544,8 @@ def test_every_html_route_has_a_csp_and_nosniff(published: Published, spec: dict
         "fmt": "jpg",
         "manifest_id": verified["active_manifest"],
     }
-    logged = _logged_size(svc, 2)  # the image and the article; the tile holding them is a partial one
+    wait_logged(svc.client.get, 2)  # the image and the article; the tile holding them is a partial one
+    logged = checkpoint_size(svc.client.get)
     values["path"] = f"0/000.p/{logged}"
     # The query parameters any documented GET needs (each route ignores the others').
     params = {"refs": published.image["id"], "from": "2000-01-01T00:00Z", "to": "2100-01-01T00:00Z"}

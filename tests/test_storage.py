@@ -49,7 +49,7 @@ from service.store.gc import REFERENCES, Collection, collect
 
 from . import images
 from .databases import Database, PostgresCluster
-from .service_support import Service, assert_problem, running, sample, service_settings
+from .service_support import Service, assert_problem, running, sample, service_settings, wait_logged
 
 # --------------------------------------------------------------------------------------------------
 # Helpers: real small file systems, stored state
@@ -600,10 +600,7 @@ def test_a_read_only_postgresql_database_answers_503_and_stores_nothing(
     dbname = settings.database_url.rsplit("/", 1)[1]
     dsn = f"host=127.0.0.1 port={postgres.port} user=postgres dbname=postgres"
     with running(settings, raise_server_exceptions=False) as svc:
-        deadline = time.monotonic() + 10
-        while svc.client.get("/log/checkpoint").status_code != 200:  # its first round is done
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
+        wait_logged(svc.client.get, 0)  # its first round is done
         with psycopg.connect(dsn, autocommit=True) as admin:
             admin.execute(f'ALTER DATABASE "{dbname}" SET default_transaction_read_only = on')
             svc.ctx.engine.dispose()  # new connections, read-only

@@ -15,7 +15,7 @@ import shutil
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -47,13 +47,18 @@ from service.store.db import ArticleVersion, LogCheckpoint, LogEntry, make_engin
 from . import images
 from .databases import Database
 from .server_support import Server, create_token, serve
-from .service_support import Service, assert_problem, running, service_settings
+from .service_support import (
+    LOGGED_WITHIN,
+    Get,
+    Service,
+    assert_problem,
+    running,
+    service_settings,
+    wait_logged,
+)
 
 ORG = "Log Test Newsroom"
 GO_SOURCE = Path(__file__).resolve().parent / "tlogverify"
-#: How long an acknowledged event may take to reach a signed checkpoint here (the sequencer is woken at
-#: once by the commit; the rest is slack for a loaded test machine).
-LOGGED_WITHIN = 30.0
 
 
 @pytest.fixture(scope="session")
@@ -82,23 +87,6 @@ def go(binary: Path, *args: str | Path) -> subprocess.CompletedProcess[str]:
 def verify_log(*args: str | Path) -> tuple[int, str]:
     result = CliRunner().invoke(cli_app, ["audit", "verify-log", *map(str, args)])
     return result.exit_code, result.output
-
-
-Get = Callable[[str], httpx.Response]
-
-
-def checkpoint_size(get: Get) -> int:
-    answer = get("/log/checkpoint")
-    return int(answer.text.split("\n")[1]) if answer.status_code == 200 else -1
-
-
-def wait_logged(get: Get, size: int) -> str:
-    """The checkpoint note once the log holds at least ``size`` entries."""
-    deadline = time.monotonic() + LOGGED_WITHIN
-    while checkpoint_size(get) < size:
-        assert time.monotonic() < deadline, f"the log did not reach {size} entries"
-        time.sleep(0.05)
-    return get("/log/checkpoint").text
 
 
 def mirror(get: Get, dest: Path) -> Checkpoint:
