@@ -14,7 +14,7 @@ from provenance import isolation
 from provenance.articles import MAX_PAYLOAD
 from service import openapi, problems
 from service.audit import routes as audit
-from service.badges.app import BadgeApp, BadgeService
+from service.badges.app import BadgeApp, BadgeService, Preload
 from service.context import ServiceContext, build_context
 from service.ingest import routes as ingest
 from service.jobs.tasks import reverify_at_startup
@@ -130,6 +130,7 @@ def create_api(ctx: ServiceContext, metrics: Metrics, badges: BadgeService) -> F
         if ctx.settings.gc_at_startup:
             collect_at_startup(ctx)
         listener = follow_changes(ctx, badges)  # from the feed's end, on an empty cache
+        preload = Preload(badges, ctx.settings.badge_preload)  # known before they are asked for
         sequencer = Sequencer(
             ctx.engine, ctx.sessions, ctx.log_key, ctx.settings.log_sequence_seconds, ctx.settings.log_batch
         )
@@ -145,6 +146,7 @@ def create_api(ctx: ServiceContext, metrics: Metrics, badges: BadgeService) -> F
             with ctx.session() as session:
                 session.add(suppressed.event())
                 session.commit()
+        preload.stop()
         listener.stop()
         sequencer.stop()
         ctx.close()
@@ -192,7 +194,9 @@ def create_app(settings: Settings) -> Any:
     """The full service for ``settings``; raises :class:`~provenance.KeyMaterialError` without keys."""
     ctx = build_context(settings)
     metrics = Metrics()
-    badges = BadgeService(ctx.sessions, settings.badge_cache_seconds, settings.badge_max_age)
+    badges = BadgeService(
+        ctx.sessions, settings.badge_cache_seconds, settings.badge_max_age, settings.badge_cache_entries
+    )
     api = create_api(ctx, metrics, badges)
     # Outermost: every request, badges included, gets its id and its log line.
     badge_app = BadgeApp(badges, api, on_request=metrics.count_badge)

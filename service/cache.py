@@ -41,6 +41,17 @@ class LRU(Generic[K, V]):
             while len(self._items) > self.max_entries:
                 self._items.popitem(last=False)
 
+    def add_cold(self, key: K, value: V) -> bool:
+        """Add ``key`` as the least recently used entry, if it is absent and there is room (never evicts):
+        for filling a cache ahead of use without displacing what is in use. ``False``: the cache is full."""
+        with self._lock:
+            if len(self._items) >= self.max_entries:
+                return False
+            if key not in self._items:
+                self._items[key] = value
+                self._items.move_to_end(key, last=False)
+            return True
+
     def discard(self, key: K) -> None:
         with self._lock:
             self._items.pop(key, None)

@@ -58,10 +58,14 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = 120
     #: Public verify-page posts per minute per client address (verification costs CPU).
     public_verify_per_minute: int = 30
-    #: How long a badge decision may be served from memory before it is re-read (seconds).
+    #: How often the change feed is read (seconds): a changed badge shows everywhere within it (0: no cache).
     badge_cache_seconds: float = 1.0
     #: ``Cache-Control: max-age`` of badge responses, for browsers and CDNs (seconds).
     badge_max_age: int = 60
+    #: Badge decisions kept in memory per process (about 400 bytes each); the least recently used go first.
+    badge_cache_entries: int = Field(default=250_000, ge=1)
+    #: Decisions of the newest images loaded into the badge cache at start (0: none; never more than it holds).
+    badge_preload: int = Field(default=100_000, ge=0)
 
     # Isolation of hostile parsing: every C2PA SDK read or sign of uploaded bytes runs in a worker
     # process with an address-space cap and a deadline of ``parse_timeout + parse_timeout_per_mb * MiB``.

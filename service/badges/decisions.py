@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import sys
 from collections.abc import Sequence
 from typing import Any, Final
 
+from sqlalchemy import Select, select, tuple_
 from sqlalchemy.orm import Session
 
 from provenance.models import Review
@@ -111,6 +114,68 @@ def item_id(row: Asset | ArticleVersion) -> str:
     return row.id if isinstance(row, Asset) else row.article_id
 
 
+_SIGNER: Final = Asset.verdict["signer"]
+#: What an image's badge needs of its row, without the manifest and the verdict tree: id, state, labels,
+#: the signer's organisation and common name, when it was stamped, and when it was withdrawn (or NULL).
+_ASSET_COLUMNS: Final = (
+    Asset.id,
+    Asset.state,
+    Asset.labels,
+    _SIGNER["organization"].as_string(),
+    _SIGNER["common_name"].as_string(),
+    Asset.created_at,
+    Withdrawal.withdrawn_at,
+)
+#: The label tuples seen, each kept once (a cache of many decisions shares a handful of them).
+_LABELS: dict[tuple[str, ...], tuple[str, ...]] = {}
+
+
+def _shared(labels: list[str]) -> tuple[str, ...]:
+    key = tuple(sys.intern(label) for label in labels)
+    if len(_LABELS) > 1000:  # only the vocabulary's labels are ever stored; this bounds it anyway
+        _LABELS.clear()
+    return _LABELS.setdefault(key, key)
+
+
+def _asset_select() -> Select[Any]:
+    return select(*_ASSET_COLUMNS).outerjoin(Withdrawal, Withdrawal.item_id == Asset.id)
+
+
+def _asset_decision(row: Any) -> tuple[str, BadgeDecision]:
+    asset_id, state, labels, organization, common_name, created_at, withdrawn_at = row
+    signer = organization or common_name or None
+    decision = BadgeDecision(
+        asset_id,
+        sys.intern(state),
+        _shared(labels),
+        "image",
+        sys.intern(signer) if signer else None,
+        created_at.isoformat(),
+    )
+    if withdrawn_at is not None:
+        decision = BadgeDecision(
+            asset_id, WITHDRAWN, (), "image", stamped_at=decision.stamped_at, withdrawn_at=withdrawn_at.isoformat()
+        )
+    return asset_id, decision
+
+
+#: The newest image preloaded last: (created_at, id), the order of ``ix_assets_created_id``.
+Position = tuple[dt.datetime, str]
+
+
+def newest_asset_decisions(
+    session: Session, limit: int, before: Position | None = None
+) -> tuple[list[tuple[str, BadgeDecision]], Position | None]:
+    """Up to ``limit`` images' decisions, newest first (keyed by their ``img_`` ref), from ``before`` on;
+    and the position to go on from (``None``: there are no more)."""
+    query = _asset_select().order_by(Asset.created_at.desc(), Asset.id.desc()).limit(limit)
+    if before is not None:
+        query = query.where(tuple_(Asset.created_at, Asset.id) < tuple_(*before))
+    rows = session.execute(query).all()
+    found = [_asset_decision(row) for row in rows]
+    return found, ((rows[-1].created_at, rows[-1].id) if len(rows) == limit else None)
+
+
 def find_decision(session: Session, ref: str) -> tuple[str, BadgeDecision] | None:
     """The id of the item ``ref`` (asset id, article id, or sha256 of original/stamped bytes) resolves to,
     and its stored decision; ``None`` when it names nothing stored.
@@ -119,8 +184,8 @@ def find_decision(session: Session, ref: str) -> tuple[str, BadgeDecision] | Non
     the assets sharing the bytes (:func:`strongest`), withdrawn or not: withdrawing that one makes the badge
     show nothing, never a weaker claim of another asset (an AI claim is never lost).
     """
-    if ref.startswith("img_"):  # the most looked-up kind: the asset and its withdrawal in one query
-        found = queries.asset_with_withdrawal(session, ref)
-        return (found[0].id, _withdrawn(_from_asset(ref, found[0]), found[1])) if found else None
+    if ref.startswith("img_"):  # the most looked-up kind: what its badge needs, in one query
+        found = session.execute(_asset_select().where(Asset.id == ref)).first()
+        return _asset_decision(found) if found is not None else None
     row = stored_item(session, ref)
     return (item_id(row), decision_of(session, ref, row)) if row is not None else None

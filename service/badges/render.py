@@ -29,7 +29,7 @@ from service import markup
 from service.pages.templating import environment
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class BadgeDecision:
     """What the service decided about one asset or article version."""
 

@@ -205,14 +205,6 @@ def withdrawals(session: Session, item_ids: Collection[str]) -> dict[str, Withdr
     return found
 
 
-def asset_with_withdrawal(session: Session, asset_id: str) -> tuple[Asset, Withdrawal | None] | None:
-    """The asset and its withdrawal (if withdrawn), in one query (the badge path)."""
-    row = session.execute(
-        select(Asset, Withdrawal).outerjoin(Withdrawal, Withdrawal.item_id == Asset.id).where(Asset.id == asset_id)
-    ).first()
-    return (row[0], row[1]) if row else None
-
-
 # --- the AI-disclosure report ----------------------------------------------------------------------------
 
 
