@@ -375,6 +375,49 @@ def serve_command(
         uvicorn.run(application, host=host, port=port, **options)
 
 
+@app.command("serve-badges")
+def serve_badges_command(
+    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port")] = 8001,
+    workers: Annotated[int, typer.Option("--workers", help="Worker processes.")] = 1,
+    data_dir: DataDir = None,
+    config: Config = None,
+) -> None:
+    """Run the badge tier alone (granian): the public badge lookups, from the service's database."""
+    from granian import Granian
+    from granian.constants import Interfaces
+    from granian.http import HTTP1Settings
+
+    from service.badges.tier import CONFIG_ENV
+
+    def prepare() -> Settings:
+        settings = _settings(data_dir, None, None, config)
+        from service.context import open_database
+
+        engine, _ = open_database(settings)  # migrated once here, before the workers start
+        engine.dispose()
+        return settings
+
+    settings = run_command(prepare)
+    # Every worker builds its app from the environment: the flags given here, and the same TOML file.
+    os.environ["PROVENANCE_DATA_DIR"] = str(settings.data_dir)
+    if config is not None:
+        os.environ[CONFIG_ENV] = str(config.resolve())
+    out.print(f"badges: http://{host}:{port}/v1/badges/{{ref}}.svg  (readiness: /readyz)")
+    Granian(
+        "service.badges.tier:app",
+        address=host,
+        port=port,
+        interface=Interfaces.ASGI,
+        factory=True,
+        workers=workers,
+        websockets=False,
+        http1_settings=HTTP1Settings(header_read_timeout=max(1, int(settings.header_timeout * 1000))),
+        log_access=False,  # the service's own request log (access_log) writes one line per request
+        respawn_failed_workers=True,
+    ).serve()
+
+
 __all__ = ["app"]
 
 if __name__ == "__main__":

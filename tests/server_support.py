@@ -68,27 +68,23 @@ def serve(
     *extra: str,
     env: Mapping[str, str] | None = None,
     open_files: int | None = None,
+    command: str = "serve",
 ) -> Iterator[Server]:
     """Run `provenance serve` on ``database`` (``extra`` arguments appended; ``env`` added to the environment,
-    e.g. ``PROVENANCE_*`` settings; ``open_files``: its RLIMIT_NOFILE, soft and hard) until the block ends."""
+    e.g. ``PROVENANCE_*`` settings; ``open_files``: its RLIMIT_NOFILE, soft and hard) until the block ends.
+    ``command="serve-badges"``: the badge tier instead, on the same data (it takes no keys)."""
     port = free_port()
     own = database.env(data)
-    log = data.parent / f"serve-{port}.log"
+    log = data.parent / f"{command}-{port}.log"
     limit = [sys.executable, "-c", LIMIT_FILES, str(open_files)] if open_files else []
     with log.open("wb") as sink:
         proc = subprocess.Popen(
             [
                 *limit,
                 *CLI,
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--data-dir",
-                str(data),
-                "--keys-dir",
-                str(keys),
+                command,
+                *("--host", "127.0.0.1", "--port", str(port), "--data-dir", str(data)),
+                *(("--keys-dir", str(keys)) if command == "serve" else ()),
                 *extra,
             ],
             stdout=sink,
