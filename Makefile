@@ -7,7 +7,7 @@ KEYS := keys
 OUT := out
 CLI := $(BIN)/provenance
 
-.PHONY: run demo test lint format bench clean
+.PHONY: run demo test lint format bench bench-readme clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -62,9 +62,12 @@ format: $(INSTALLED)
 	$(BIN)/ruff format provenance service tests bench samples
 	$(BIN)/ruff check --fix provenance service tests bench samples
 
+# Every benchmark, one table (bench/README.md, "One table"); bench-readme also rewrites README's Performance block.
 bench: $(INSTALLED)
-	$(BIN)/python bench/bench_core.py
-	$(BIN)/python bench/bench_articles.py
+	$(BIN)/python bench/bench_all.py
+
+bench-readme: $(INSTALLED)
+	$(BIN)/python bench/bench_all.py --readme README.md
 
 clean:
 	rm -rf $(VENV) $(OUT) var .pytest_cache .mypy_cache .ruff_cache

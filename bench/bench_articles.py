@@ -2,7 +2,7 @@
 
 Run from the project root::
 
-    .venv/bin/python bench/bench_articles.py [--iterations N]
+    .venv/bin/python bench/bench_articles.py [--iterations N] [--json]
 
 Times, interleaved in one process: canonicalising the CMS payload; a raw detached sign of the
 canonical text (one Context, one native Signer, verify_after_sign at its default) against
@@ -27,6 +27,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import c2pa  # noqa: E402
+from bench_core import environment  # noqa: E402
+from table import make_row, rows_json  # noqa: E402
 
 from provenance import FileKeySigner, TrustConfig, inspect  # noqa: E402
 from provenance.articles import inspect_article, parse_payload, stamp_article  # noqa: E402
@@ -63,6 +65,15 @@ def article_payload(words: int = 1000, seed: int = 1) -> bytes:
     ).encode()
 
 
+#: (what ours does, the raw anchor) for each row of ``main``, in the shared table's terms (bench/table.py).
+TABLE_NAMES = [
+    ("canonicalise payload (parse + canonical text)", "none (no raw equivalent)"),
+    ("stamp_article (canonicalise + sign + re-verify)", "raw c2pa-python detached sign"),
+    ("inspect .txt + .c2pa", "raw c2pa-python Reader, text + sidecar"),
+    ("inspect_article of the payload (canonicalise + verify)", "raw c2pa-python Reader, text + sidecar"),
+]
+
+
 def median_ms(fn: Callable[[], object], iterations: int) -> float:
     for _ in range(5):
         fn()
@@ -74,10 +85,11 @@ def median_ms(fn: Callable[[], object], iterations: int) -> float:
     return statistics.median(times) / 1e6
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--iterations", type=int, default=200)
-    args = parser.parse_args()
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    args = parser.parse_args(argv)
 
     chain = issue_chain("Bench Newsroom")
     trust = TrustConfig(chain.root_pem.decode())
@@ -132,6 +144,21 @@ def main() -> None:
         ("verify: raw Reader / inspect .txt + .c2pa", median_ms(raw_read, n), median_ms(ours_inspect_text, n)),
         ("verify: raw Reader / inspect_article (payload)", median_ms(raw_read, n), median_ms(ours_inspect_payload, n)),
     ]
+    if args.json:
+        article = {"payload_bytes": len(data), "text_bytes": len(text), "manifest_bytes": len(stamped.manifest)}
+        results = [{"operation": name, "raw_ms": raw, "ours_ms": ours} for name, raw, ours in rows]
+        # Informational rows (no aim): the project sets no article targets.
+        table = [
+            make_row("articles", f"{what}, 1,000-word article", anchor, raw, ours, "ms")
+            for (what, anchor), (_, raw, ours) in zip(TABLE_NAMES, rows, strict=True)
+        ]
+        json.dump(
+            {"environment": environment(), "article": article, "results": results, "table": rows_json(table)},
+            sys.stdout,
+            indent=2,
+        )
+        print()
+        return
     print(
         f"1,000-word article: {len(data):,} B payload, {len(text):,} B canonical text "
         f"({len(text.split())} words), manifest {len(stamped.manifest):,} B"

@@ -46,6 +46,7 @@ if str(ROOT) not in sys.path:
 
 import c2pa  # noqa: E402
 from PIL import Image, ImageChops, ImageDraw  # noqa: E402
+from table import Row, make_row, rows_json  # noqa: E402
 
 import provenance  # noqa: E402
 from provenance import FileKeySigner, Source, StampRequest, State, TrustConfig  # noqa: E402
@@ -304,6 +305,36 @@ def result_rows(size: str, files: dict[str, int], pairs: list[Pair]) -> list[dic
 
 OURS_NAME = {"sign": "stamp", "sign+parent": "stamp", "read": "inspect", "read-absent": "inspect"}
 
+#: op -> (what ours does, the raw anchor), for the shared table (bench/table.py).
+TABLE_NAMES = {
+    "sign": ("stamp, {size} JPEG, unsigned upload", "raw c2pa-python sign"),
+    "sign+parent": ("stamp, {size} JPEG, signed upload", "raw c2pa-python sign with parentOf ingredient"),
+    "read": ("inspect, {size} JPEG, stamped file", "raw c2pa-python Reader"),
+    "read-absent": ("inspect, {size} JPEG, unsigned file", "raw c2pa-python Reader (no manifest)"),
+}
+SIZE_NAMES = {"1MB": "1 MB", "50KB": "50 KB"}
+
+
+def table_rows(rows: list[dict[str, Any]]) -> list[Row]:
+    """The result rows in the shared contract: medians in ms, ratio ours/raw, aim on the ratio."""
+    table = []
+    for r in rows:
+        what, anchor = TABLE_NAMES[r["op"]]
+        aim = "" if r["target"] is None else f"≤ {r['target']:.2f}"
+        table.append(
+            make_row(
+                "core",
+                what.format(size=SIZE_NAMES[r["size"]]),
+                anchor,
+                r["raw"]["median_ms"],
+                r["ours"]["median_ms"],
+                "ms",
+                aim=aim,
+                ratio=r["ratio"],
+            )
+        )
+    return table
+
 
 def print_table(env: dict[str, Any], all_files: dict[str, dict[str, int]], rows: list[dict[str, Any]]) -> None:
     print(
@@ -390,7 +421,17 @@ def main(argv: list[str] | None = None) -> int:
     env["wall_seconds"] = round(time.perf_counter() - started, 2)
 
     if args.json:
-        json.dump({"environment": env, "files": all_files, "targets": TARGETS, "results": rows}, sys.stdout, indent=2)
+        json.dump(
+            {
+                "environment": env,
+                "files": all_files,
+                "targets": TARGETS,
+                "results": rows,
+                "table": rows_json(table_rows(rows)),
+            },
+            sys.stdout,
+            indent=2,
+        )
         print()
     else:
         print_table(env, all_files, rows)

@@ -446,7 +446,11 @@ def test_health_and_readiness(published: Published) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
     ready = client.get("/readyz")
     assert ready.status_code == 200
-    assert ready.json() == {"status": "ready", "trust_fingerprint": published.svc.ctx.trust.fingerprint}
+    assert ready.json() == {
+        "status": "ready",
+        "trust_fingerprint": published.svc.ctx.trust.fingerprint,
+        "cached_decisions": len(published.svc.app.api.state.badges),
+    }
 
 
 def test_metrics_count_stamps(service: Service) -> None:

@@ -24,9 +24,9 @@ def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz", summary="Storage and keys are usable", responses=problems.responses(503))
-def readyz(ctx: ContextDep) -> dict[str, str]:
+def readyz(request: Request, ctx: ContextDep) -> dict[str, str | int]:
     """Ready when the database answers and the blob store takes a write (not ready while it is full or
-    read-only: uploads would fail)."""
+    read-only: uploads would fail). Says how many badge decisions this process holds (see ``badge_preload``)."""
     try:
         with ctx.session() as session:
             queries.ping(session)
@@ -38,7 +38,11 @@ def readyz(ctx: ContextDep) -> dict[str, str]:
         problem = Problem(503, "not-ready", "Not ready", exc.detail)
         problem.headers["Retry-After"] = str(problems.STORAGE_RETRY_AFTER)
         raise problem from exc
-    return {"status": "ready", "trust_fingerprint": ctx.trust.fingerprint}
+    return {
+        "status": "ready",
+        "trust_fingerprint": ctx.trust.fingerprint,
+        "cached_decisions": len(request.app.state.badges),
+    }
 
 
 @router.get(
