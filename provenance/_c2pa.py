@@ -79,7 +79,7 @@ class StoreReport:
 ReadOutcome = Absent | RemoteOnly | StoreReport
 
 
-def _settings(trust: TrustConfig, tsa_host: str | None = None) -> dict[str, Any]:
+def _settings(trust: TrustConfig, tsa_host: str | None = None, *, verify_trust: bool = True) -> dict[str, Any]:
     return {
         "version": 1,
         "trust": {
@@ -92,7 +92,7 @@ def _settings(trust: TrustConfig, tsa_host: str | None = None) -> dict[str, Any]
         "verify": {
             "remote_manifest_fetch": False,
             "ocsp_fetch": False,
-            "verify_trust": True,
+            "verify_trust": verify_trust,
             # ``stamp`` re-inspects its output itself (it must be *trusted*, not just valid),
             # so the SDK's own post-sign verification would only double the cost.
             "verify_after_sign": False,
@@ -112,15 +112,15 @@ def _settings(trust: TrustConfig, tsa_host: str | None = None) -> dict[str, Any]
 _local = threading.local()
 
 
-def _context(trust: TrustConfig, tsa_host: str | None = None) -> c2pa.Context:
-    cache: dict[tuple[str, str | None], c2pa.Context] | None = getattr(_local, "contexts", None)
+def _context(trust: TrustConfig, tsa_host: str | None = None, *, verify_trust: bool = True) -> c2pa.Context:
+    cache: dict[tuple[str, str | None, bool], c2pa.Context] | None = getattr(_local, "contexts", None)
     if cache is None:
         cache = _local.contexts = {}
-    key = (trust.fingerprint, tsa_host)
+    key = (trust.fingerprint, tsa_host, verify_trust)
     ctx = cache.get(key)
     if ctx is None:
         try:
-            ctx = c2pa.Context.from_dict(_settings(trust, tsa_host))
+            ctx = c2pa.Context.from_dict(_settings(trust, tsa_host, verify_trust=verify_trust))
         except c2pa.C2paError as exc:
             raise ConfigurationError(f"the C2PA SDK rejected the trust configuration: {exc}") from exc
         if len(cache) > 8:  # trust changes rarely; keep the cache bounded anyway
@@ -207,11 +207,11 @@ def _thumbnail_ids(report: Any, limit: int) -> list[str]:
 
 
 def _read_here(
-    blobs: list[bytes], media_type: str, trust: TrustConfig, thumbnails: int
+    blobs: list[bytes], media_type: str, trust: TrustConfig, thumbnails: int, *, verify_trust: bool = True
 ) -> tuple[str, Any, list[bytes]]:
     """The SDK read itself (in a worker, or in process when unsafe): ("absent"|"remote"|"report", value, blobs)."""
     data, sidecar = blobs[0], (blobs[1] if len(blobs) > 1 else None)
-    ctx = _context(trust)
+    ctx = _context(trust, verify_trust=verify_trust)
     try:
         with c2pa.Reader(media_type, io.BytesIO(data), sidecar, context=ctx) as reader:
             report = reader.json()
@@ -271,6 +271,9 @@ class Signed:
     data: bytes
     manifest: bytes
     _reread: tuple[str, Any, list[bytes]] = field(repr=False)
+    #: The soft binding computed in the signing call and signed into the manifest (``sign(soft_binding=)``):
+    #: its ISCC code, or ``None`` when the image gets none or none was asked for.
+    binding: str | None = None
 
     def verification(self) -> ReadOutcome:
         """The full read of the signed result under the signing call's trust configuration.
@@ -291,20 +294,30 @@ def sign(
     *,
     limits: Limits,
     embed: bool = True,
+    verify_trust: bool = True,
+    soft_binding: int | None = None,
 ) -> Signed:
     """Sign a new manifest into ``data`` (or, with ``embed=False``, a detached manifest for it), and
     read the result back in full under ``trust`` (the SDK's own post-sign check does not check trust
-    and never reads its output back). Timestamped by ``tsa_url`` when given.
+    and never reads its output back). Timestamped by ``tsa_url`` when given. With ``verify_trust`` off
+    the read back checks the signature and every hash but not whether the signer is trusted
+    (:mod:`provenance.selfcheck` decides that). With ``soft_binding`` (a ``max_pixels``), the image's ISCC
+    Image-Code is computed first in the same call and signed into ``manifest`` as a soft-binding assertion
+    (:func:`provenance.softbinding.with_image_binding`; one copy of ``data`` and one round trip fewer).
 
     Raises :class:`SigningError` when the signer or its certificates are refused, :class:`InputError`
     / :class:`ManifestError` when the SDK cannot write into ``data`` or read an ingredient, and
     :class:`InputTooComplexError` when the isolated call hits its memory or time cap.
     """
     if limits.unsafe_parse_in_process:
+        code = None
+        if soft_binding is not None:
+            code, manifest = _with_binding(data, soft_binding, manifest)
         signed, manifest_bytes = _sign_here(
             data, media_type, manifest, signer, trust, ingredients, embed=embed, tsa_url=tsa_url
         )
-        return Signed(signed, manifest_bytes, _reread_here(data, signed, manifest_bytes, embed, media_type, trust))
+        reread = _reread_here(data, signed, manifest_bytes, embed, media_type, trust, verify_trust)
+        return Signed(signed, manifest_bytes, reread, code)
     # Byte strings go once each (the upload is usually also the parent ingredient's data).
     blobs: list[bytes] = [data]
     index: dict[int, int] = {id(data): 0}
@@ -320,8 +333,18 @@ def sign(
     specs = [
         (i.media_type, i.title, i.instance_label, i.relationship, ref(i.data), ref(i.sidecar)) for i in ingredients
     ]
-    args = (media_type, json.dumps(manifest), specs, signer.alg, signer.certificate_chain_pem, tsa_url, embed)
-    (kind, value), out = isolation.run(
+    args = (
+        media_type,
+        json.dumps(manifest),
+        specs,
+        signer.alg,
+        signer.certificate_chain_pem,
+        tsa_url,
+        embed,
+        verify_trust,
+        soft_binding,
+    )
+    (kind, value, code), out = isolation.run(
         limits,
         "sign",
         args,
@@ -332,15 +355,23 @@ def sign(
     )
     if len(out) < 2:
         raise ManifestError("the isolated signer returned no result")
-    return Signed(out[0] if embed else data, out[1], (kind, value, out[2:]))
+    if code is not None and not isinstance(code, str):
+        raise ManifestError("the isolated signer returned a soft binding that is not a code")
+    return Signed(out[0] if embed else data, out[1], (kind, value, out[2:]), code)
+
+
+def _with_binding(data: bytes, max_pixels: int, manifest: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
+    from provenance.softbinding import with_image_binding  # imported where it runs, like the fingerprint op
+
+    return with_image_binding(data, max_pixels, manifest)
 
 
 def _reread_here(
-    data: bytes, signed: bytes, manifest: bytes, embed: bool, media_type: str, trust: TrustConfig
+    data: bytes, signed: bytes, manifest: bytes, embed: bool, media_type: str, trust: TrustConfig, verify_trust: bool
 ) -> tuple[str, Any, list[bytes]]:
     """Read a signed result back; a failure is kept as the outcome "error" (raised when it is used)."""
     try:
-        return _read_here([signed] if embed else [data, manifest], media_type, trust, 0)
+        return _read_here([signed] if embed else [data, manifest], media_type, trust, 0, verify_trust=verify_trust)
     except ProvenanceError as exc:
         return "error", exc.diagnostics(), []
 
@@ -359,7 +390,7 @@ class _RemoteSigner:
 
 
 def _op_sign(call: isolation.Call) -> tuple[Any, list[bytes]]:
-    media_type, manifest, specs, alg, chain_pem, tsa_url, embed = call.args
+    media_type, manifest_json, specs, alg, chain_pem, tsa_url, embed, verify_trust, soft_binding = call.args
     blobs = call.blobs
     ingredients = [
         Ingredient(
@@ -368,12 +399,18 @@ def _op_sign(call: isolation.Call) -> tuple[Any, list[bytes]]:
         for kind, title, label, relationship, data, sidecar in specs
     ]
     signer = _RemoteSigner(alg, chain_pem, call.sign)
+    manifest = json.loads(manifest_json)
+    code = None
+    if soft_binding is not None:
+        code, manifest = _with_binding(blobs[0], int(soft_binding), manifest)
     signed, manifest_bytes = _sign_here(
-        blobs[0], media_type, json.loads(manifest), signer, call.context, ingredients, embed=embed, tsa_url=tsa_url
+        blobs[0], media_type, manifest, signer, call.context, ingredients, embed=embed, tsa_url=tsa_url
     )
     # The re-read happens here, on bytes already in this worker (no second trip for the signed file).
-    kind, value, out = _reread_here(blobs[0], signed, manifest_bytes, embed, media_type, call.context)
-    return (kind, value), [signed if embed else b"", manifest_bytes, *out]
+    kind, value, out = _reread_here(
+        blobs[0], signed, manifest_bytes, embed, media_type, call.context, bool(verify_trust)
+    )
+    return (kind, value, code), [signed if embed else b"", manifest_bytes, *out]
 
 
 #: The operations an isolated worker runs (see :mod:`provenance.isolation`).

@@ -35,12 +35,20 @@ from typing import Any, Final
 from provenance import __version__, _c2pa, assertions, canonical, media, policy, softbinding
 from provenance.canonical import BodyFormat
 from provenance.errors import InputError, InputTooLargeError, UpstreamConflictError
-from provenance.inspect import inspect, sha256_later, verdict_of
+from provenance.inspect import inspect
 from provenance.keys.signers import Signer
 from provenance.media import DEFAULT_LIMITS, Limits
 from provenance.models import ArticleClaim, Reason, Review, State, Verdict
+from provenance.selfcheck import SelfCheck
 from provenance.softbinding import SoftBinding
-from provenance.stamp import CLAIM_GENERATOR, MAX_REASON, override_assertion, require_verified, timestamp_url
+from provenance.stamp import (
+    CLAIM_GENERATOR,
+    MAX_REASON,
+    override_assertion,
+    require_verified,
+    sign_verified,
+    timestamp_url,
+)
 from provenance.timestamps import Timestamping
 from provenance.trust import TrustConfig
 
@@ -354,6 +362,7 @@ def stamp_article(
     override_upstream: str | None = None,
     timestamping: Timestamping | None = None,
     limits: Limits = DEFAULT_LIMITS,
+    self_check: SelfCheck = SelfCheck.CACHED_CHAIN,
 ) -> StampedArticle:
     """Canonicalise ``payload``, sign a detached manifest for it and verify the result.
 
@@ -362,7 +371,8 @@ def stamp_article(
     :class:`InputError` (bad payload, previous version not trusted or not the same article or not
     older), :class:`UpstreamConflictError` (declared ``human`` while the previous version carries an
     AI label, without ``override_upstream``), :class:`~provenance.errors.SigningError` and
-    :class:`VerificationError`.
+    :class:`VerificationError`.``self_check`` says how the
+    manifest is re-verified (:mod:`provenance.selfcheck`).
     """
     if override_upstream is None:
         override_upstream = payload.override_upstream
@@ -387,16 +397,20 @@ def stamp_article(
     binding = softbinding.optional_text_binding(text.decode("utf-8"))
     manifest_def = _manifest(payload, previous_verdict, override_upstream if conflict else None, binding)
     tsa_url, timestamp_note = timestamp_url(timestamping)
-    signed = _c2pa.sign(text, media.TEXT, manifest_def, signer, trust, ingredients, tsa_url, limits=limits, embed=False)
-    manifest = signed.manifest
-    # The text and its new manifest were read back in full in the signing call.
-    verdict = verdict_of(
-        signed.verification(),
-        sha256=sha256_later(text),
-        size=len(text),
-        media_type=media.TEXT,
-        trust=trust,
+    # The text and its new manifest are read back in the signing call (``self_check``: provenance.selfcheck).
+    signed, verdict = sign_verified(
+        text,
+        media.TEXT,
+        manifest_def,
+        signer,
+        trust,
+        ingredients,
+        tsa_url,
+        limits=limits,
+        self_check=self_check,
+        embed=False,
     )
+    manifest = signed.manifest
     require_verified(verdict, previous_verdict.labels if previous_verdict else (), "the article manifest")
     signed_override = override_upstream if conflict else None
     return StampedArticle(

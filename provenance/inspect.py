@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from provenance import _c2pa, assertions, media, policy, softbinding
+from provenance import _c2pa, assertions, media, policy, selfcheck, softbinding
 from provenance.errors import InputError, ManifestError
 from provenance.media import DEFAULT_LIMITS, Limits, MediaInfo, check_input
 from provenance.models import (
@@ -343,9 +343,20 @@ def asset_kind(media_type: str) -> AssetKind:
 
 
 def verdict_from_report(
-    report: Mapping[str, Any], *, sha256: str, size: int, media_type: str, trust: TrustConfig
+    report: Mapping[str, Any],
+    *,
+    sha256: str,
+    size: int,
+    media_type: str,
+    trust: TrustConfig,
+    known_chain: selfcheck.ChainDecision | None = None,
 ) -> Verdict:
-    """Build a verdict from an SDK report (the part of :func:`inspect` after reading)."""
+    """Build a verdict from an SDK report (the part of :func:`inspect` after reading).
+
+    ``known_chain``: the report was read with trust verification off, and the chain of the certificate
+    with that serial is known trusted under ``trust`` (:mod:`provenance.selfcheck`). The active manifest
+    is then trusted if the SDK reported no failure at all and that certificate signed it.
+    """
     active_label = _text(report.get("active_manifest"))
     results = report.get("validation_results")
     codes = _status(results.get("activeManifest")) if isinstance(results, Mapping) else Codes()
@@ -355,6 +366,12 @@ def verdict_from_report(
     state = _classify(codes.failure_codes(), codes.success_codes(), sdk_state)
     builder = _TreeBuilder(report)
     active = builder.node(active_label, state, codes, None, None, 0, frozenset())
+    if known_chain is not None and state is State.UNTRUSTED and not codes.failure and sdk_state == "Valid":
+        serial = active.signer.serial if active.signer else None
+        if serial == str(known_chain.serial):
+            state = State.TRUSTED
+            codes = dataclasses.replace(codes, success=(*codes.success, selfcheck.cached_trust_code()))
+            active = dataclasses.replace(active, state=state, codes=codes)
     if active.state is State.UNAVAILABLE:
         # The SDK leaves out an active manifest it could not decode; that is only acceptable
         # when it also called the store invalid.
@@ -448,11 +465,20 @@ def inspect_checked(
 
 
 def verdict_of(
-    outcome: _c2pa.ReadOutcome, *, sha256: Callable[[], str], size: int, media_type: str, trust: TrustConfig
+    outcome: _c2pa.ReadOutcome,
+    *,
+    sha256: Callable[[], str],
+    size: int,
+    media_type: str,
+    trust: TrustConfig,
+    known_chain: selfcheck.ChainDecision | None = None,
 ) -> Verdict:
-    """The verdict on an asset from the SDK's read of it (e.g. the re-read that comes with a signature)."""
+    """The verdict on an asset from the SDK's read of it (e.g. the re-read that comes with a signature;
+    ``known_chain`` as for :func:`verdict_from_report`)."""
     if isinstance(outcome, _c2pa.StoreReport):
-        verdict = verdict_from_report(outcome.report, sha256=sha256(), size=size, media_type=media_type, trust=trust)
+        verdict = verdict_from_report(
+            outcome.report, sha256=sha256(), size=size, media_type=media_type, trust=trust, known_chain=known_chain
+        )
         return dataclasses.replace(verdict, thumbnails=outcome.thumbnails) if outcome.thumbnails else verdict
     state = State.ABSENT if isinstance(outcome, _c2pa.Absent) else State.UNAVAILABLE
     return Verdict(

@@ -31,11 +31,12 @@ from PIL import Image, ImageOps
 
 from provenance import __version__, _c2pa, isolation, softbinding
 from provenance.errors import InputError, UnsupportedMediaError, VerificationError
-from provenance.inspect import inspect_checked, sha256_later, verdict_of
+from provenance.inspect import inspect_checked, sha256_later
 from provenance.keys.signers import Signer
 from provenance.media import DEFAULT_LIMITS, JPEG, STAMPABLE, WEBP, Limits, check_input
 from provenance.models import State, Verdict
-from provenance.stamp import CLAIM_GENERATOR, require_verified, timestamp_url
+from provenance.selfcheck import SelfCheck
+from provenance.stamp import CLAIM_GENERATOR, require_verified, sign_verified, timestamp_url
 from provenance.timestamps import Timestamping
 from provenance.trust import TrustConfig
 
@@ -188,13 +189,15 @@ def render(
     title: str = "original",
     limits: Limits = DEFAULT_LIMITS,
     timestamping: Timestamping | None = None,
+    self_check: SelfCheck = SelfCheck.CACHED_CHAIN,
 ) -> Rendition:
     """A rendition of the stamped image ``original``, ``width`` pixels wide, encoded as ``fmt`` and signed
     with the original (and its manifest) as ``parentOf`` ingredient.
 
     The original must verify as trusted under ``trust``. Every SDK and Pillow call runs isolated under
-    ``limits``. Raises :class:`UpscaleError` (``width`` above the original's), :class:`InputError`
-    (an original that cannot be decoded or is too complex), :class:`UnsupportedMediaError`,
+    ``limits``; ``self_check`` says how the rendition is re-verified (:mod:`provenance.selfcheck`).
+    Raises :class:`UpscaleError` (``width`` above the original's), :class:`InputError` (an original that
+    cannot be decoded or is too complex), :class:`UnsupportedMediaError`,
     :class:`~provenance.errors.SigningError` and :class:`VerificationError` (the original does not verify
     as trusted, or the rendition is not trusted or lost one of its labels).
     """
@@ -216,13 +219,8 @@ def render(
     manifest = _manifest(fmt, info.media_type, made_width, made_height, binding)
     parent = _c2pa.Ingredient(original, info.media_type, title, PARENT_INGREDIENT_ID)
     tsa_url, _note = timestamp_url(timestamping)
-    signed = _c2pa.sign(data, fmt.media_type, manifest, signer, trust, [parent], tsa_url, limits=limits)
-    verdict = verdict_of(
-        signed.verification(),
-        sha256=sha256_later(signed.data),
-        size=len(signed.data),
-        media_type=fmt.media_type,
-        trust=trust,
+    signed, verdict = sign_verified(
+        data, fmt.media_type, manifest, signer, trust, [parent], tsa_url, limits=limits, self_check=self_check
     )
     require_verified(verdict, source.labels, "the rendition")
     return Rendition(signed.data, fmt, made_width, made_height, verdict, signed.manifest)

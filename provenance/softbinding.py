@@ -193,6 +193,29 @@ def op_fingerprint(call: isolation.Call) -> tuple[Any, list[bytes]]:
     return image_code(call.blobs[0], int(max_pixels)), []
 
 
+def with_image_binding(data: bytes, max_pixels: int, manifest: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
+    """``manifest`` with the soft-binding assertion of the image's code appended, and the code; or no code and
+    ``manifest`` unchanged for an image that gets none (as :func:`optional_image_binding`). Decodes ``data``:
+    run it isolated (the signing call of :func:`provenance._c2pa.sign` runs it before it signs)."""
+    try:
+        code = image_code(data, max_pixels)
+    except (InputTooLargeError, InputTooComplexError):
+        raise
+    except InputError:
+        return None, manifest
+    assertions = [*manifest.get("assertions", ()), assertion(_from_iscc(code))]
+    return code, {**manifest, "assertions": assertions}
+
+
+def signed_binding(code: str) -> SoftBinding:
+    """The binding of a code a signing call computed (:func:`with_image_binding`); raises :class:`InputError`
+    when it is not an image code."""
+    binding = _from_iscc(code)
+    if binding.kind != "image":
+        raise InputError("the signing call returned a code that is not an image code")
+    return binding
+
+
 def image_binding(data: bytes, *, limits: Limits = DEFAULT_LIMITS) -> SoftBinding:
     """The ISCC Content-Code Image of an image's pixels, decoded in an isolated worker under ``limits``.
 

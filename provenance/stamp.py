@@ -13,7 +13,9 @@ Invariants:
 * The manifest carries a ``c2pa.soft-binding`` assertion, the ISCC Image-Code of the pixels
   (:mod:`provenance.softbinding`), unless the image gets none (featureless, or not decodable by Pillow).
 * The result is re-inspected and must be ``trusted`` under the configured anchors, and must keep
-  every AI label the upload had, or nothing is returned. When an invalid upstream manifest makes the
+  every AI label the upload had, or nothing is returned. The SDK reads the signed bytes back and checks
+  the signature and every hash; whether it also decides the signing chain's trust again on every stamp
+  is :mod:`provenance.selfcheck`'s choice (``self_check``). When an invalid upstream manifest makes the
   result invalid, that is the upload's fault (an :class:`InputError`), not a signing failure.
 """
 
@@ -21,10 +23,11 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from provenance import __version__, _c2pa, assertions, policy, softbinding
+from provenance import __version__, _c2pa, assertions, policy, selfcheck, softbinding
 from provenance.errors import (
     InputError,
     SigningError,
@@ -36,6 +39,7 @@ from provenance.inspect import inspect_checked, sha256_later, verdict_of
 from provenance.keys.signers import Signer
 from provenance.media import DEFAULT_LIMITS, STAMPABLE, Limits, check_input
 from provenance.models import State, Verdict
+from provenance.selfcheck import SelfCheck
 from provenance.softbinding import SoftBinding
 from provenance.timestamps import Timestamping, probe
 from provenance.trust import TrustConfig
@@ -207,6 +211,50 @@ def timestamp_url(timestamping: Timestamping | None) -> tuple[str | None, str | 
     return None, f"signed without a timestamp: {problem}"
 
 
+def sign_verified(
+    data: bytes,
+    media_type: str,
+    manifest: dict[str, Any],
+    signer: Signer,
+    trust: TrustConfig,
+    ingredients: Sequence[_c2pa.Ingredient],
+    tsa_url: str | None,
+    *,
+    limits: Limits,
+    self_check: SelfCheck,
+    embed: bool = True,
+    soft_binding: int | None = None,
+) -> tuple[_c2pa.Signed, Verdict]:
+    """Sign, and the verdict of the SDK's read of what was signed (the same isolated call): with the
+    signing chain's trust decided again, or taken from :mod:`provenance.selfcheck` as ``self_check`` says.
+    ``soft_binding``: as for :func:`provenance._c2pa.sign`."""
+    known = selfcheck.known_trusted(signer, trust, self_check, timestamped=tsa_url is not None)
+    signed = _c2pa.sign(
+        data,
+        media_type,
+        manifest,
+        signer,
+        trust,
+        ingredients,
+        tsa_url,
+        limits=limits,
+        embed=embed,
+        verify_trust=known is None,
+        soft_binding=soft_binding,
+    )
+    verdict = verdict_of(
+        signed.verification(),
+        sha256=sha256_later(signed.data),
+        size=len(signed.data),
+        media_type=media_type,
+        trust=trust,
+        known_chain=known,
+    )
+    if known is None and self_check is SelfCheck.CACHED_CHAIN:
+        selfcheck.remember(signer, trust, verdict)
+    return signed, verdict
+
+
 def stamp(
     data: bytes,
     request: StampRequest,
@@ -215,10 +263,12 @@ def stamp(
     *,
     limits: Limits = DEFAULT_LIMITS,
     timestamping: Timestamping | None = None,
+    self_check: SelfCheck = SelfCheck.CACHED_CHAIN,
 ) -> StampedAsset:
     """Sign ``data`` with the publisher's manifest recording ``request``.
 
-    Every SDK call runs isolated under ``limits`` (:mod:`provenance.isolation`).
+    Every SDK call runs isolated under ``limits`` (:mod:`provenance.isolation`); ``self_check`` says how
+    the result is re-verified (:mod:`provenance.selfcheck`).
     Raises :class:`InputError` (bad, unsupported or too complex upload, remote-only manifest),
     :class:`~provenance.errors.ManifestError` (upload's manifest unparseable),
     :class:`UpstreamConflictError` (declaration contradicts an upstream AI claim, no override),
@@ -232,7 +282,9 @@ def stamp(
             hint="stamp takes JPEG, PNG, WebP, TIFF, AVIF or HEIC images",
         )
     upload_sha256 = sha256_later(data)  # runs on the other core while we read and sign
-    fingerprint = softbinding.image_binding_later(data, limits=limits)  # in a second worker, while we read
+    # An upload that may carry a manifest is read first: its fingerprint is computed meanwhile, in a second
+    # worker. One that cannot has nothing to read: its fingerprint is computed in the signing call.
+    fingerprint = softbinding.image_binding_later(data, limits=limits) if info.may_carry_manifest else None
     upstream = inspect_checked(data, info, trust, _pending_digest, limits=limits)
     if upstream.state is State.UNAVAILABLE:
         raise InputError(
@@ -254,20 +306,25 @@ def stamp(
     if upstream.state is not State.ABSENT:
         parents.append(_c2pa.Ingredient(data, upstream.media_type, request.upload_name, PARENT_INGREDIENT_ID))
     # The pixels are not re-encoded: the upload's fingerprint is the stamped file's.
-    binding = fingerprint()
+    binding = fingerprint() if fingerprint is not None else None
     manifest = _manifest(request, upstream, claimed if request.source in NON_AI_SOURCES else (), binding)
     tsa_url, timestamp_note = timestamp_url(timestamping)
-    signed = _c2pa.sign(data, upstream.media_type, manifest, signer, trust, parents, tsa_url, limits=limits)
-
-    # Full re-inspection of what we produced: the SDK read the signed bytes back in the same isolated
-    # call (its own post-sign check is off: it does not check trust and never reads its output).
-    verdict = verdict_of(
-        signed.verification(),
-        sha256=sha256_later(signed.data),
-        size=len(signed.data),
-        media_type=upstream.media_type,
-        trust=trust,
+    # The SDK reads the signed bytes back in the same isolated call (its own post-sign check is off: it
+    # does not check trust and never reads its output).
+    signed, verdict = sign_verified(
+        data,
+        upstream.media_type,
+        manifest,
+        signer,
+        trust,
+        parents,
+        tsa_url,
+        limits=limits,
+        self_check=self_check,
+        soft_binding=limits.max_pixels if fingerprint is None else None,
     )
+    if fingerprint is None and signed.binding is not None:
+        binding = softbinding.signed_binding(signed.binding)
     if verdict.state is State.INVALID and upstream.state is State.INVALID:
         # The upload's own manifest is broken in a way the SDK carries into any manifest that keeps it
         # as an ingredient: the upload's fault (a 422), not a failure of our signing.

@@ -22,6 +22,7 @@ from pydantic_settings import (
 
 from provenance import Limits, TrustConfig
 from provenance.keys import DevKeyPaths, retired_roots
+from provenance.selfcheck import SelfCheck
 from provenance.timestamps import Timestamping
 
 
@@ -77,6 +78,10 @@ class Settings(BaseSettings):
     parse_timeout_per_mb: float = 2.0
     #: Parsing worker processes (per service process); further parses wait for a free worker.
     parse_workers: int = 2
+    #: How a stamp re-verifies what it signed: ``cached_chain`` (the SDK re-reads the signature and every hash
+    #: of each stamp; the signing chain's trust is decided in full on a signer's first stamp, then at most
+    #: hourly, and whenever trust or the chain changes) or ``full`` (trust decided again on every stamp).
+    stamp_self_check: SelfCheck = SelfCheck.CACHED_CHAIN
 
     # Connections (see README "Deployment behind a proxy"; enforced by service/server.py).
     #: Seconds a client may take to send the request line and headers, counted from its connect or from

@@ -43,8 +43,9 @@ def sample(name: str) -> bytes:
 
 def service_settings(data_dir: Path, keys_dir: Path, database: Database, **overrides: Any) -> Settings:
     """Settings for a test service on ``database`` (its rows for ``data_dir``); badge decisions are not
-    cached unless a test asks for it."""
+    cached unless a test asks for it, and every stamp is re-verified in full (``stamp_self_check``)."""
     overrides.setdefault("badge_cache_seconds", 0)
+    overrides.setdefault("stamp_self_check", "full")
     url = database.url(data_dir)
     if url is not None:
         overrides.setdefault("database_url", url)

@@ -21,7 +21,7 @@ from PIL import Image, ImageEnhance
 from provenance import FileKeySigner, Source, StampRequest, TrustConfig, inspect, softbinding, stamp
 from provenance.articles import parse_payload, stamp_article
 from provenance.errors import InputError, InputTooLargeError
-from provenance.media import DEFAULT_LIMITS
+from provenance.media import DEFAULT_LIMITS, check_input
 from provenance.models import State
 from provenance.softbinding import ALG, LABEL, SoftBinding
 
@@ -74,6 +74,21 @@ def test_a_stamp_signs_the_fingerprint_of_its_pixels(signer: FileKeySigner, trus
     verdict = inspect(stamped.data, trust)
     assert verdict.state is State.TRUSTED
     assert verdict.to_dict()["soft_bindings"] == [{"alg": ALG, "code": stamped.soft_binding.value}]
+
+
+def test_the_fingerprint_is_the_same_wherever_it_is_computed(signer: FileKeySigner, trust: TrustConfig) -> None:
+    # An upload with no place for a manifest gets its code inside the signing call; one that carries a
+    # manifest gets it in a second worker while it is read. Both sign the code of the same pixels.
+    upload = images.jpeg(640, 480, seed=12)
+    assert not check_input(upload, DEFAULT_LIMITS).may_carry_manifest
+    first = stamp(upload, StampRequest(Source.AI_GENERATED), signer, trust)
+    assert check_input(first.data, DEFAULT_LIMITS).may_carry_manifest
+    again = stamp(first.data, StampRequest(Source.AI_GENERATED), signer, trust)
+    expected = softbinding.image_binding(upload)
+    assert first.soft_binding == again.soft_binding == expected
+    for stamped in (first, again):
+        verdict = inspect(stamped.data, trust)
+        assert verdict.to_dict()["soft_bindings"] == [{"alg": ALG, "code": expected.value}]
 
 
 BODY = (

@@ -159,7 +159,13 @@ def ingest_asset(
         staging = _writer.submit(blobs.stage, data, upload_sha256)
         try:
             result = stamp(
-                data, request, ctx.signer, ctx.trust, limits=ctx.settings.limits, timestamping=ctx.timestamping
+                data,
+                request,
+                ctx.signer,
+                ctx.trust,
+                limits=ctx.settings.limits,
+                timestamping=ctx.timestamping,
+                self_check=ctx.settings.stamp_self_check,
             )
         except BaseException:
             with contextlib.suppress(Exception):
@@ -226,7 +232,13 @@ def ingest_article(ctx: ServiceContext, payload_bytes: bytes, caller: Caller | N
     if latest is not None:
         previous = SignedVersion(ctx.blobs.get(latest.text_sha256), ctx.blobs.get(latest.manifest_sha256))
     result = stamp_article(
-        payload, ctx.signer, ctx.trust, previous=previous, timestamping=ctx.timestamping, limits=ctx.settings.limits
+        payload,
+        ctx.signer,
+        ctx.trust,
+        previous=previous,
+        timestamping=ctx.timestamping,
+        limits=ctx.settings.limits,
+        self_check=ctx.settings.stamp_self_check,
     )
     with ctx.blobs.writing() as blobs:  # held until the row has committed: the collector keeps off its blobs
         text_sha256 = blobs.put(result.text)

@@ -102,6 +102,7 @@ def _make(ctx: ServiceContext, asset: Asset, width: int, fmt: Format) -> Renditi
             title=asset.declaration.get("title") or asset.id,
             limits=settings.limits,
             timestamping=ctx.timestamping,
+            self_check=settings.stamp_self_check,
         )
     except UpscaleError as exc:
         _too_wide.put((asset.id, width), exc.original_width)
