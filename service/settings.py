@@ -216,6 +216,10 @@ class Settings(BaseSettings):
     #: acknowledged event is in a signed checkpoint within about this long (a commit in this process wakes
     #: its sequencer at once).
     log_sequence_seconds: float = Field(default=1.0, gt=0, le=60)
+    #: Seconds a sequencer woken by a commit of its process waits before its round, so that the commits of
+    #: that moment share one round: one log transaction and one signed checkpoint for all of them, not one
+    #: per upload (0: a round per commit).
+    log_gather_seconds: float = Field(default=0.25, ge=0, le=5)
     #: Most events one sequencing round puts in the log (the rest wait for the next round, which follows
     #: at once).
     log_batch: int = Field(default=4096, ge=1, le=65536)

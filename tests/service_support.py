@@ -259,7 +259,7 @@ def chunks_of(data: bytes, size: int = 4096) -> Iterator[bytes]:
 
 
 #: How long an acknowledged event may take to reach a signed checkpoint of the transparency log in the tests
-#: (the sequencer is woken at once by the commit; the rest is slack for a loaded test machine).
+#: (the commit wakes the sequencer, which gathers for log_gather_seconds; the rest is slack for a loaded machine).
 LOGGED_WITHIN = 30.0
 
 Get = Callable[[str], httpx.Response]

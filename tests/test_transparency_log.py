@@ -52,6 +52,7 @@ from .service_support import (
     Get,
     Service,
     assert_problem,
+    checkpoint_size,
     running,
     service_settings,
     wait_logged,
@@ -490,3 +491,19 @@ def test_article_versions_and_their_withdrawal_are_in_the_report(svc: Service) -
     checkpoint = open_checkpoint(evidence["checkpoint"], svc.ctx.log_verifier)
     for entry in evidence["entries"]:
         check_inclusion(entry, checkpoint)
+
+
+def test_the_commits_of_a_moment_share_one_round(tmp_path: Path, database: Database, keys_dir: Path) -> None:
+    """A commit wakes the sequencer, which waits ``log_gather_seconds`` first: uploads made meanwhile are
+    sequenced with it, under one checkpoint, not one round and one checkpoint each."""
+    settings = service_settings(tmp_path / "data", keys_dir, database, log_sequence_seconds=60, log_gather_seconds=3)
+    with running(settings) as service:
+        wait_logged(service.client.get, 0)  # the round at start: an empty tree
+        start = 0
+        for seed in range(3):  # well within the 3 s the first upload's wake waits
+            assert service.upload(images.jpeg(seed=60 + seed)).status_code == 201
+        wait_logged(service.client.get, start + 3)
+        assert checkpoint_size(service.client.get) == start + 3
+        with service.session() as session:
+            sizes = session.scalars(select(LogCheckpoint.size).where(LogCheckpoint.size > start)).all()
+        assert sizes == [start + 3]

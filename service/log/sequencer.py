@@ -11,8 +11,10 @@ commits nothing; two rounds cannot both commit a tree of one size (the checkpoin
 the log never forks. ``logged_at`` never goes backwards: it is the later of the clock and the previous
 checkpoint's time.
 
-Every app process runs a :class:`Sequencer` thread: a round every ``log_sequence_seconds``, at once after
-this process committed an event, and again at once while a round was full.
+Every app process runs a :class:`Sequencer` thread: a round every ``log_sequence_seconds``, ``log_gather_seconds``
+after this process committed an event (the events committed meanwhile join that round: under a stream of
+uploads a round, its write lock and its checkpoint serve many, not each), and again at once while a round
+was full.
 """
 
 from __future__ import annotations
@@ -111,9 +113,17 @@ def sequence_once(
 class Sequencer:
     """This process's sequencing thread (see the module's description)."""
 
-    def __init__(self, engine: Engine, sessions: sessionmaker[Session], key: LogKey, period: float, batch: int) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        sessions: sessionmaker[Session],
+        key: LogKey,
+        period: float,
+        batch: int,
+        gather: float = 0.0,
+    ) -> None:
         self.engine, self.sessions, self.key = engine, sessions, key
-        self.period, self.batch = period, batch
+        self.period, self.batch, self.gather = period, batch, gather
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -141,4 +151,5 @@ class Sequencer:
                 done = Round(0, 0, held=True)
             if done.added >= self.batch:
                 continue  # more are waiting
-            self._wake.wait(self.period)
+            if self._wake.wait(self.period) and self.gather > 0:
+                self._stop.wait(self.gather)  # woken by a commit: the others of the moment join its round
