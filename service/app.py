@@ -131,14 +131,13 @@ def create_api(ctx: ServiceContext, metrics: Metrics, badges: BadgeService) -> F
             collect_at_startup(ctx)
         listener = follow_changes(ctx, badges)  # from the feed's end, on an empty cache
         preload = Preload(badges, ctx.settings.badge_preload)  # known before they are asked for
-        settings = ctx.settings
         sequencer = Sequencer(
             ctx.engine,
             ctx.sessions,
             ctx.log_key,
-            settings.log_sequence_seconds,
-            settings.log_batch,
-            settings.log_gather_seconds,
+            ctx.settings.log_sequence_seconds,
+            ctx.settings.log_batch,
+            ctx.settings.log_gather_seconds,
         )
         sequencer.start()
         on_committed(ctx.sessions, sequencer.wake)  # this process's events are logged within log_gather_seconds

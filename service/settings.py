@@ -214,7 +214,7 @@ class Settings(BaseSettings):
     # The transparency log (service/log/): every stamp, version, rendition, withdrawal and reinstatement.
     #: Seconds between two sequencing rounds of a process (each process tries; one at a time sequences): an
     #: acknowledged event is in a signed checkpoint within about this long (a commit in this process wakes
-    #: its sequencer at once).
+    #: its sequencer, which starts its round ``log_gather_seconds`` later).
     log_sequence_seconds: float = Field(default=1.0, gt=0, le=60)
     #: Seconds a sequencer woken by a commit of its process waits before its round, so that the commits of
     #: that moment share one round: one log transaction and one signed checkpoint for all of them, not one
