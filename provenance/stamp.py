@@ -264,11 +264,13 @@ def stamp(
     limits: Limits = DEFAULT_LIMITS,
     timestamping: Timestamping | None = None,
     self_check: SelfCheck = SelfCheck.CACHED_CHAIN,
+    upload_sha256: str | None = None,
 ) -> StampedAsset:
     """Sign ``data`` with the publisher's manifest recording ``request``.
 
     Every SDK call runs isolated under ``limits`` (:mod:`provenance.isolation`); ``self_check`` says how
-    the result is re-verified (:mod:`provenance.selfcheck`).
+    the result is re-verified (:mod:`provenance.selfcheck`). ``upload_sha256``: the hex sha256 of ``data``
+    when the caller has already computed it (it becomes the upstream verdict's digest unchecked).
     Raises :class:`InputError` (bad, unsupported or too complex upload, remote-only manifest),
     :class:`~provenance.errors.ManifestError` (upload's manifest unparseable),
     :class:`UpstreamConflictError` (declaration contradicts an upstream AI claim, no override),
@@ -281,7 +283,8 @@ def stamp(
             f"cannot stamp {info.media_type}",
             hint="stamp takes JPEG, PNG, WebP, TIFF, AVIF or HEIC images",
         )
-    upload_sha256 = sha256_later(data)  # runs on the other core while we read and sign
+    # Hashed on the other core while we read and sign, unless the caller has the digest.
+    upload_digest = sha256_later(data) if upload_sha256 is None else lambda: upload_sha256
     # An upload that may carry a manifest is read first: its fingerprint is computed meanwhile, in a second
     # worker. One that cannot has nothing to read: its fingerprint is computed in the signing call.
     fingerprint = softbinding.image_binding_later(data, limits=limits) if info.may_carry_manifest else None
@@ -338,7 +341,7 @@ def stamp(
         signed.data,
         upstream.media_type,
         verdict,
-        dataclasses.replace(upstream, sha256=upload_sha256()),
+        dataclasses.replace(upstream, sha256=upload_digest()),
         signed.manifest,
         timestamp_note,
         binding,

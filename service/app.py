@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any, Final
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 
 from provenance import isolation
 from provenance.articles import MAX_PAYLOAD
@@ -23,7 +22,7 @@ from service.log.sequencer import Sequencer
 from service.ops import routes as ops
 from service.ops.logging import access
 from service.ops.logging import flush as flush_log
-from service.ops.metrics import Metrics, MetricsListener
+from service.ops.metrics import Measure, Metrics, MetricsListener
 from service.ops.requests import RequestLog
 from service.pages import demo
 from service.pages import routes as pages
@@ -177,20 +176,11 @@ def create_api(ctx: ServiceContext, metrics: Metrics, badges: BadgeService) -> F
 
     # Each rejected request counted once, under one reason (service.ops.metrics.Metrics.reject).
     problems.count_rejections(api, metrics.reject_problem)
-    # Inside `measure`, so refused bodies are counted as requests too.
+    # Inside `Measure`, so refused bodies are counted as requests too.
     api.add_middleware(
         BodyGuard, limit=body_limits(ctx.settings), seconds=ctx.settings.request_body_timeout, on_refused=metrics.reject
     )
-
-    @api.middleware("http")
-    async def measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        start = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        name = getattr(route, "path", "unmatched")
-        metrics.requests.labels(route=name, status=str(response.status_code)).inc()
-        metrics.latency.labels(route=name).observe(time.perf_counter() - start)
-        return response
+    api.add_middleware(Measure, metrics=metrics)
 
     return api
 

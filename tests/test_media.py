@@ -164,6 +164,10 @@ def test_large_files_are_hashed_correctly(trust: TrustConfig, signer: FileKeySig
     assert result.upstream.sha256 == hashlib.sha256(data).hexdigest()
     assert result.verdict.sha256 == hashlib.sha256(result.data).hexdigest()
     assert inspect(result.data, trust).sha256 == result.verdict.sha256
+    # A caller that has hashed the upload already (the service, for its idempotency) passes the digest:
+    # it is taken as given, not computed again.
+    given = "0" * 64
+    assert stamp(data, StampRequest(Source.CAMERA), signer, trust, upload_sha256=given).upstream.sha256 == given
 
 
 def test_jpeg_with_data_after_end_of_image_is_accepted(trust: TrustConfig, signer: FileKeySigner) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -108,9 +109,9 @@ def _version_conflict(external_id: str, version: int) -> VersionConflictError:
     )
 
 
-def _earlier_ai_declarations(session: Session, upload_sha256: str) -> list[Asset]:
-    """Assets this service made from the same original bytes that carry a trusted AI label (every label is one)."""
-    return [row for row in queries.assets_from_upload(session, upload_sha256) if row.state == "trusted" and row.labels]
+def _ai_declarations(same_bytes: Sequence[Asset]) -> list[Asset]:
+    """The assets made from the same original bytes that carry a trusted AI label (every label is one)."""
+    return [row for row in same_bytes if row.state == "trusted" and row.labels]
 
 
 @dataclass(frozen=True)
@@ -119,14 +120,22 @@ class Ingested:
     created: bool
 
 
-def _existing(session: Session, ident: str, caller: Caller | None, key: str | None) -> Asset | None:
-    """The stored asset this upload repeats; raises if its Idempotency-Key was used for another upload."""
+def _existing(
+    session: Session, ident: str, caller: Caller | None, key: str | None, same_bytes: Sequence[Asset] | None = None
+) -> Asset | None:
+    """The stored asset this upload repeats; raises if its Idempotency-Key was used for another upload.
+    ``same_bytes``: the assets already read for the upload's bytes (:func:`queries.assets_from_upload`), where
+    the one with this id is whenever it exists (its id derives from those bytes), unless the list is cut."""
     if key is not None and caller is not None:
         row = queries.asset_by_idempotency_key(session, caller.token_id, key)
         if row is not None:
             if row.id != ident:
                 raise InputError("this Idempotency-Key was already used for a different upload")
             return row
+    if same_bytes is not None:
+        found = next((row for row in same_bytes if row.id == ident), None)
+        if found is not None or len(same_bytes) < queries.MAX_SHARING:
+            return found
     return queries.asset(session, ident)
 
 
@@ -141,10 +150,11 @@ def ingest_asset(
     upload_sha256 = hashlib.sha256(data).hexdigest()
     ident = asset_id(upload_sha256, declaration.canonical())
     with ctx.session() as session:
-        existing = _existing(session, ident, caller, idempotency_key)
+        same_bytes = queries.assets_from_upload(session, upload_sha256)  # one read answers both questions
+        existing = _existing(session, ident, caller, idempotency_key, same_bytes)
         if existing is not None:
             return Ingested(existing, created=False)
-        earlier = _earlier_ai_declarations(session, upload_sha256)
+        earlier = _ai_declarations(same_bytes)
     if earlier and declaration.source in NON_AI_SOURCES and not declaration.override_upstream:
         first = earlier[0]
         raise UpstreamConflictError(
@@ -166,6 +176,7 @@ def ingest_asset(
                 limits=ctx.settings.limits,
                 timestamping=ctx.timestamping,
                 self_check=ctx.settings.stamp_self_check,
+                upload_sha256=upload_sha256,
             )
         except BaseException:
             with contextlib.suppress(Exception):
